@@ -1,0 +1,195 @@
+//! What each command does: objects built from the parsed command line, the
+//! library called, the result printed.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::CommandFactory;
+use nkvault_vault::{
+    check_output_path, write_atomic, Mode, Name, Permissions, Protection, RenderOptions, Replace,
+    Unlocked, Vault,
+};
+use zeroize::Zeroizing;
+
+use crate::cli::{
+    AddArgs, Cli, Command, CompletionsArgs, ExportEnvArgs, ExportFileArgs, Global, InitArgs,
+    RenderArgs,
+};
+use crate::failure::{note, stdout_error, warn, Failure};
+use crate::passphrase::{self, Ask};
+use crate::view;
+
+/// Mode bits of a rendered nats-server.conf: it holds public keys only.
+const CONF_MODE: u32 = 0o644;
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Init(args) => init(global, args),
+        Command::Add(args) => add(global, args),
+        Command::List(args) => view::list(&Vault::open(&global.vault)?, args.json),
+        Command::Show(args) => view::show(&Vault::open(&global.vault)?, &args.name, args.json),
+        Command::RenderConf(args) => render_conf(global, args),
+        Command::ExportEnv(args) => export_env(global, args),
+        Command::ExportFile(args) => export_file(global, args),
+        Command::Completions(args) => completions(args),
+    }
+}
+
+/// Writes `bytes` to standard output in one go.
+pub fn print(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(stdout_error)
+}
+
+fn init(global: &Global, args: InitArgs) -> Result<(), Failure> {
+    let path = &global.vault;
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(nkvault_vault::Error::VaultExists(path.clone()).into());
+    }
+
+    let recipients_mode = !args.recipients.is_empty() || !args.recipients_files.is_empty();
+    let protection = if recipients_mode {
+        let mut recipients = Vec::new();
+        for text in &args.recipients {
+            recipients.push(nkvault_vault::parse_recipient(text)?);
+        }
+        for file in &args.recipients_files {
+            recipients.extend(nkvault_vault::read_recipients_file(file)?);
+        }
+        Protection::Recipients(recipients)
+    } else {
+        Protection::Passphrase {
+            passphrase: passphrase::read(global.passphrase_file.as_deref(), Ask::New)?,
+            work_factor: args.work_factor,
+        }
+    };
+
+    let vault = Vault::create(path, protection)?;
+    match vault.mode() {
+        Mode::Passphrase => note(&format!(
+            "created {} (passphrase mode, scrypt work factor {})",
+            path.display(),
+            args.work_factor
+        )),
+        Mode::Recipients => note(&format!(
+            "created {} (recipients mode, {} recipient(s); unlock with -i FILE)",
+            path.display(),
+            vault.recipients().len()
+        )),
+    }
+    Ok(())
+}
+
+fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
+    let names = args
+        .names
+        .iter()
+        .map(|name| Name::new(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = &args.permissions;
+    let permissions = Permissions::from_options(
+        &options.publish,
+        &options.subscribe,
+        &options.deny_publish,
+        &options.deny_subscribe,
+        options.allow_responses,
+    )?;
+
+    let public_keys = Vault::update(&global.vault, |vault| vault.add_users(&names, &permissions))?;
+
+    if args.json {
+        view::print_added(&names, &public_keys)
+    } else {
+        let mut out = String::with_capacity(public_keys.len() * 57);
+        for key in &public_keys {
+            out.push_str(key.as_str());
+            out.push('\n');
+        }
+        print(out.as_bytes())
+    }
+}
+
+fn render_conf(global: &Global, args: RenderArgs) -> Result<(), Failure> {
+    let vault = Vault::open(&global.vault)?;
+    if let Some(output) = &args.output {
+        check_output_path(output, vault.path(), Replace::Atomically)?;
+    }
+    if vault.entries().is_empty() {
+        warn("the vault has no entries: the server will accept no client");
+    }
+    let options = RenderOptions {
+        port: args.port,
+        fragment: args.fragment,
+    };
+    let text = vault.render(options);
+    match &args.output {
+        Some(output) => Ok(write_atomic(
+            output,
+            text.as_bytes(),
+            CONF_MODE,
+            Replace::Atomically,
+        )?),
+        None => print(text.as_bytes()),
+    }
+}
+
+fn export_env(global: &Global, args: ExportEnvArgs) -> Result<(), Failure> {
+    let vault = Vault::open(&global.vault)?;
+    vault.entry(&args.name)?;
+    let unlocked = unlock(&vault, global)?;
+    let seed = vault.seed(&unlocked, &args.name)?;
+    let line = Zeroizing::new(format!("{}={}\n", args.var, seed.expose()));
+    print(line.as_bytes())
+}
+
+fn export_file(global: &Global, args: ExportFileArgs) -> Result<(), Failure> {
+    let vault = Vault::open(&global.vault)?;
+    vault.entry(&args.name)?;
+    let to_stdout = args.output == Path::new("-");
+    let replace = if args.force {
+        Replace::Atomically
+    } else {
+        Replace::Never
+    };
+    // Every check on the output path comes before the unlock, so that a
+    // refused path costs no passphrase and decrypts nothing.
+    if !to_stdout {
+        check_output_path(&args.output, vault.path(), replace)?;
+    }
+
+    let unlocked = unlock(&vault, global)?;
+    let seed = vault.seed(&unlocked, &args.name)?;
+    let contents = Zeroizing::new(format!("{}\n", seed.expose()));
+    if to_stdout {
+        return print(contents.as_bytes());
+    }
+    write_atomic(&args.output, contents.as_bytes(), 0o600, replace)?;
+    note(&format!(
+        "wrote the seed of {} to {} (mode 0600)",
+        args.name,
+        args.output.display()
+    ));
+    Ok(())
+}
+
+/// The one unlock of a command: one scrypt in passphrase mode, the identity
+/// files in recipients mode.
+fn unlock(vault: &Vault, global: &Global) -> Result<Unlocked, Failure> {
+    match vault.mode() {
+        Mode::Passphrase => {
+            let passphrase = passphrase::read(global.passphrase_file.as_deref(), Ask::Unlock)?;
+            Ok(vault.unlock_with_passphrase(&passphrase)?)
+        }
+        Mode::Recipients => Ok(vault.unlock_with_identity_files(&global.identities)?),
+    }
+}
+
+fn completions(args: CompletionsArgs) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "nkvault", &mut script);
+    print(&script)
+}

@@ -1,0 +1,97 @@
+//! How a failed command is shown: one `nkvault: error: …` line, maybe a hint,
+//! and the exit status.
+
+use std::io;
+
+/// Exit status of a command that failed on its input or environment.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status of a command line that does not parse.
+pub const EXIT_USAGE: u8 = 2;
+
+/// A failed command, ready to be reported.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+    pub status: u8,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            hint: None,
+            status: EXIT_FAILURE,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Prints the failure on stderr, control characters escaped so that a
+    /// hostile file name cannot drive the terminal.
+    pub fn report(&self) {
+        eprintln!("nkvault: error: {}", sanitize(&self.message));
+        if let Some(hint) = &self.hint {
+            eprintln!("nkvault: hint: {}", sanitize(hint));
+        }
+    }
+}
+
+impl From<nkvault_vault::Error> for Failure {
+    fn from(error: nkvault_vault::Error) -> Self {
+        Failure {
+            hint: error.hint(),
+            message: error.to_string(),
+            status: EXIT_FAILURE,
+        }
+    }
+}
+
+/// Writing to stdout failed. A closed pipe (`nkvault list | head -1`) is not an
+/// error worth a message; the caller exits quietly on it.
+pub fn stdout_error(error: io::Error) -> Failure {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        Failure {
+            message: String::new(),
+            hint: None,
+            status: 0,
+        }
+    } else {
+        Failure::new(format!("cannot write to standard output: {error}"))
+    }
+}
+
+/// Prints a warning on stderr with the shared prefix.
+pub fn warn(message: &str) {
+    eprintln!("nkvault: warning: {}", sanitize(message));
+}
+
+/// Prints a note (what was done) on stderr with the shared prefix.
+pub fn note(message: &str) {
+    eprintln!("nkvault: {}", sanitize(message));
+}
+
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(sanitize("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
+    }
+}

@@ -1,0 +1,55 @@
+//! nkvault: an age-encrypted vault for the NKEY user keys of a NATS deployment.
+//!
+//! This binary talks to the person at the keyboard: it parses the command
+//! line, asks for passphrases, prints results and reports failures. The vault
+//! itself lives in the `nkvault-vault` library.
+//!
+//! Exit status: 0 on success (also when a reader closes the pipe early),
+//! 1 when the command failed, 2 when the command line does not parse.
+
+mod cli;
+mod commands;
+mod failure;
+mod passphrase;
+mod view;
+
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use crate::failure::EXIT_USAGE;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.status == 0 => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report();
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+/// clap's own messages, with the shared `nkvault: ` prefix on errors.
+fn usage_error(error: clap::Error) -> ExitCode {
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(EXIT_USAGE)
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            eprint!("nkvault: {rendered}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

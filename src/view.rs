@@ -1,0 +1,138 @@
+//! Showing entries: the human table and the JSON that scripts parse. Public
+//! parts only; nothing here touches a secret.
+
+use nkvault_vault::{Entry, Name, Permissions, PublicKey, Subject, Vault};
+use serde::Serialize;
+
+use crate::commands::print;
+use crate::failure::{note, Failure};
+
+/// An entry as JSON: every public field, never the ciphertext.
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    key_type: &'static str,
+    public_key: &'a str,
+    created: &'a str,
+    permissions: &'a Permissions,
+}
+
+impl<'a> From<&'a Entry> for EntryJson<'a> {
+    fn from(entry: &'a Entry) -> Self {
+        EntryJson {
+            name: entry.name.as_str(),
+            key_type: "user",
+            public_key: entry.public_key.as_str(),
+            created: &entry.created,
+            permissions: &entry.permissions,
+        }
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| Failure::new(e.to_string()))?;
+    text.push(b'\n');
+    print(&text)
+}
+
+pub fn list(vault: &Vault, json: bool) -> Result<(), Failure> {
+    if json {
+        let entries: Vec<EntryJson> = vault.entries().iter().map(EntryJson::from).collect();
+        return print_json(&entries);
+    }
+    if vault.entries().is_empty() {
+        note("the vault has no entries; add one with `nkvault add NAME`");
+        return Ok(());
+    }
+    let width = vault
+        .entries()
+        .iter()
+        .map(|e| e.name.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = String::with_capacity(vault.entries().len() * 120);
+    out.push_str(&format!(
+        "{:<width$}  {:<56}  PERMISSIONS\n",
+        "NAME", "PUBLIC KEY"
+    ));
+    for entry in vault.entries() {
+        out.push_str(&format!(
+            "{:<width$}  {}  {}\n",
+            entry.name.as_str(),
+            entry.public_key,
+            summary(&entry.permissions)
+        ));
+    }
+    print(out.as_bytes())
+}
+
+pub fn show(vault: &Vault, name: &str, json: bool) -> Result<(), Failure> {
+    let entry = vault.entry(name)?;
+    if json {
+        return print_json(&EntryJson::from(entry));
+    }
+    let p = &entry.permissions;
+    let mut out = String::new();
+    out.push_str(&format!("name:             {}\n", entry.name));
+    out.push_str("type:             user\n");
+    out.push_str(&format!("public key:       {}\n", entry.public_key));
+    out.push_str(&format!("created:          {}\n", entry.created));
+    out.push_str(&format!("publish allow:    {}\n", subjects(&p.publish)));
+    out.push_str(&format!(
+        "publish deny:     {}\n",
+        subjects(&p.deny_publish)
+    ));
+    out.push_str(&format!("subscribe allow:  {}\n", subjects(&p.subscribe)));
+    out.push_str(&format!(
+        "subscribe deny:   {}\n",
+        subjects(&p.deny_subscribe)
+    ));
+    let responses = if p.allow_responses { "yes" } else { "no" };
+    out.push_str(&format!("allow responses:  {responses}\n"));
+    print(out.as_bytes())
+}
+
+pub fn print_added(names: &[Name], public_keys: &[PublicKey]) -> Result<(), Failure> {
+    #[derive(Serialize)]
+    struct Added<'a> {
+        name: &'a str,
+        public_key: &'a str,
+    }
+    let added: Vec<Added> = names
+        .iter()
+        .zip(public_keys)
+        .map(|(name, key)| Added {
+            name: name.as_str(),
+            public_key: key.as_str(),
+        })
+        .collect();
+    print_json(&added)
+}
+
+fn subjects(list: &[Subject]) -> String {
+    if list.is_empty() {
+        return "-".to_owned();
+    }
+    list.iter()
+        .map(Subject::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One column for the table: `pub > sub >`, deny lists after a `!`.
+fn summary(p: &Permissions) -> String {
+    let mut text = format!("pub {}", subjects(&p.publish));
+    if !p.deny_publish.is_empty() {
+        text.push_str(&format!(" !{}", subjects(&p.deny_publish)));
+    }
+    text.push_str(&format!("  sub {}", subjects(&p.subscribe)));
+    if !p.deny_subscribe.is_empty() {
+        text.push_str(&format!(" !{}", subjects(&p.deny_subscribe)));
+    }
+    if p.allow_responses {
+        text.push_str("  +responses");
+    }
+    text
+}

@@ -1,0 +1,221 @@
+//! The one error type of the library, with a hint for the person at the keyboard.
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the vault library.
+///
+/// `Display` says what failed; [`Error::hint`] says, separately, what to try
+/// next. No variant ever carries a seed, a passphrase or an identity.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// There is no vault file at the path.
+    #[error("no vault at {}", .0.display())]
+    VaultMissing(PathBuf),
+
+    /// `init` was asked to make a vault where a file already exists.
+    #[error("a file already exists at {}", .0.display())]
+    VaultExists(PathBuf),
+
+    /// The vault file could not be parsed, or breaks a rule of the format.
+    #[error("{} is not a valid vault: {reason}", path.display())]
+    VaultCorrupt {
+        /// The vault file.
+        path: PathBuf,
+        /// What is wrong, with a line number where the parser gave one.
+        reason: String,
+    },
+
+    /// The vault was written by a newer nkvault.
+    #[error("{} uses vault format {found}; this nkvault reads format {supported}", path.display())]
+    VaultTooNew {
+        /// The vault file.
+        path: PathBuf,
+        /// The format number found in the file.
+        found: u32,
+        /// The format number this library writes.
+        supported: u32,
+    },
+
+    /// An entry name breaks the naming rules.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The rejected name, shown escaped.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+
+    /// A name given twice in one command, or already in the vault.
+    #[error("an entry named {0:?} already exists")]
+    DuplicateName(String),
+
+    /// No entry has the name.
+    #[error("no entry named {name:?}")]
+    UnknownName {
+        /// The name asked for.
+        name: String,
+        /// The nearest existing name, if one is close.
+        suggestion: Option<String>,
+    },
+
+    /// A subject in a permission option is not a valid NATS subject.
+    #[error("invalid subject {subject:?}: {reason}")]
+    InvalidSubject {
+        /// The rejected subject, shown escaped.
+        subject: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+
+    /// An age recipient string did not parse.
+    #[error("invalid recipient {0:?}: expected an age X25519 recipient (age1…)")]
+    InvalidRecipient(String),
+
+    /// A recipients mode vault needs at least one recipient.
+    #[error("no recipients given")]
+    NoRecipients,
+
+    /// The passphrase given is empty.
+    #[error("the passphrase is empty")]
+    EmptyPassphrase,
+
+    /// The scrypt work factor is outside the range every age implementation accepts.
+    #[error("work factor {0} is out of range ({min}..={max})", min = crate::MIN_WORK_FACTOR, max = crate::MAX_WORK_FACTOR)]
+    WorkFactorOutOfRange(u8),
+
+    /// The passphrase does not open the vault's identity.
+    #[error("wrong passphrase for {}", .0.display())]
+    WrongPassphrase(PathBuf),
+
+    /// None of the identities given can decrypt an entry.
+    #[error("none of the identities given can decrypt entry {0:?}")]
+    NoMatchingIdentity(String),
+
+    /// The command needs identities (recipients mode) but none were given.
+    #[error("this vault is in recipients mode and no identity was given")]
+    IdentityRequired,
+
+    /// An identity file could not be read or parsed.
+    #[error("cannot use identity file {}: {reason}", path.display())]
+    InvalidIdentityFile {
+        /// The identity file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An entry's ciphertext is damaged or not an age file we can read.
+    #[error("entry {name:?} cannot be decrypted: {reason}")]
+    EntryCorrupt {
+        /// The entry.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The name or public key in the clear part does not match what the ciphertext binds.
+    #[error("entry {name:?} does not match its encrypted seed: {what}")]
+    BindingMismatch {
+        /// The entry, as named in the clear part.
+        name: String,
+        /// Which field differs.
+        what: &'static str,
+    },
+
+    /// An output path is refused before anything is written.
+    #[error("refusing to write {}: {reason}", path.display())]
+    OutputRefused {
+        /// The output path.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// An I/O error, with the path it concerns.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, such as "cannot write".
+        action: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// What to try next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Error::VaultMissing(_) => {
+                "run `nkvault init` to make one, or point --vault (or NKVAULT_VAULT) at yours"
+                    .to_owned()
+            }
+            Error::VaultExists(_) => {
+                "nkvault never overwrites a vault; choose another path with --vault".to_owned()
+            }
+            Error::VaultCorrupt { .. } => {
+                "the vault was changed outside nkvault or cut short; restore it from git or \
+                 a backup"
+                    .to_owned()
+            }
+            Error::VaultTooNew { .. } => "upgrade nkvault to read this vault".to_owned(),
+            Error::InvalidName { .. } => {
+                "names are 1 to 64 characters: letters, digits, '.', '_' and '-', starting \
+                 with a letter or digit"
+                    .to_owned()
+            }
+            Error::DuplicateName(_) => {
+                "pick another name, or see the existing entry with `nkvault show`".to_owned()
+            }
+            Error::UnknownName { suggestion, .. } => match suggestion {
+                Some(near) => format!("did you mean {near:?}? `nkvault list` shows every entry"),
+                None => "`nkvault list` shows every entry".to_owned(),
+            },
+            Error::InvalidSubject { .. } => {
+                "subjects are dot-separated tokens; '*' matches one token, '>' the rest \
+                 (last token only)"
+                    .to_owned()
+            }
+            Error::InvalidRecipient(_) => {
+                "make a key pair with `age-keygen` and pass its public key (age1…)".to_owned()
+            }
+            Error::NoRecipients => "pass -r age1… or -R FILE".to_owned(),
+            Error::WrongPassphrase(_) => {
+                "check --passphrase-file (or NKVAULT_PASSPHRASE_FILE); its first line is the \
+                 passphrase"
+                    .to_owned()
+            }
+            Error::NoMatchingIdentity(_) => {
+                "pass the identity file of one of the vault's recipients with -i".to_owned()
+            }
+            Error::IdentityRequired => {
+                "pass your age identity file with -i FILE (or NKVAULT_IDENTITY)".to_owned()
+            }
+            Error::BindingMismatch { .. } => {
+                "the clear part of the vault was edited by hand; restore it from git or a \
+                 backup"
+                    .to_owned()
+            }
+            Error::OutputRefused { reason, .. } if reason.contains("exists") => {
+                "pass --force to replace it".to_owned()
+            }
+            _ => return None,
+        };
+        Some(hint)
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

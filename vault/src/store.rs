@@ -1,0 +1,197 @@
+//! Writing files safely: atomically, with the right mode, and one writer at a time.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Whether a write may replace an existing file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replace {
+    /// Fail if the path exists.
+    Never,
+    /// Replace an existing file atomically.
+    Atomically,
+}
+
+/// The directory that holds `path`; `.` for a bare file name.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `contents` to `path` so that readers see the old file or the new
+/// one, never a mix, and a failure leaves no file behind.
+///
+/// The bytes go to a temporary file in the same directory, created with
+/// `mode` (whatever the umask), flushed to disk and renamed over `path`; then
+/// the directory is flushed so the rename itself survives a crash.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, replace: Replace) -> Result<()> {
+    let dir = parent_dir(path);
+    let cannot_write = |e| Error::io("cannot write", path, e);
+
+    let mut temp = tempfile::Builder::new()
+        .prefix(".nkvault-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(cannot_write)?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(cannot_write)?;
+    temp.write_all(contents).map_err(cannot_write)?;
+    temp.as_file().sync_all().map_err(cannot_write)?;
+
+    match replace {
+        Replace::Atomically => temp
+            .persist(path)
+            .map(drop)
+            .map_err(|e| cannot_write(e.error)),
+        Replace::Never => temp.persist_noclobber(path).map(drop).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::OutputRefused {
+                    path: path.to_owned(),
+                    reason: "it already exists",
+                }
+            } else {
+                cannot_write(e.error)
+            }
+        }),
+    }?;
+    sync_dir(dir).map_err(cannot_write)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// An exclusive lock on the directory that holds a vault, released on drop.
+///
+/// The lock is taken on the directory rather than on the vault file because
+/// the vault file is replaced by rename on every write; locking the directory
+/// also leaves no lock file behind to be committed by mistake.
+#[derive(Debug)]
+pub struct VaultLock {
+    _dir: File,
+}
+
+impl VaultLock {
+    /// Blocks until no other nkvault process writes to the vault's directory.
+    pub fn acquire(vault: &Path) -> Result<Self> {
+        let dir = parent_dir(vault);
+        let handle = File::open(dir).map_err(|e| Error::io("cannot open directory", dir, e))?;
+        handle
+            .lock()
+            .map_err(|e| Error::io("cannot lock directory", dir, e))?;
+        Ok(VaultLock { _dir: handle })
+    }
+}
+
+/// Checks that a seed may be written to `path`, before anything is decrypted.
+///
+/// Refused: a symbolic link (it could point anywhere), a directory, anything
+/// that is not a regular file, the vault itself, and an existing file unless
+/// `replace` allows it. A missing parent directory is reported here too, so
+/// that no secret is decrypted for a write that cannot happen.
+pub fn check_output_path(path: &Path, vault: &Path, replace: Replace) -> Result<()> {
+    let refuse = |reason| {
+        Err(Error::OutputRefused {
+            path: path.to_owned(),
+            reason,
+        })
+    };
+    let dir = parent_dir(path);
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return refuse("its parent is not a directory"),
+        Err(_) => return refuse("its directory does not exist"),
+    }
+
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot inspect", path, e)),
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symbolic link");
+    }
+    if meta.is_dir() {
+        return refuse("it is a directory");
+    }
+    if !meta.is_file() {
+        return refuse("it is not a regular file");
+    }
+    if is_same_file(&meta, vault) {
+        return refuse("it is the vault itself");
+    }
+    if replace == Replace::Never {
+        return refuse("it already exists");
+    }
+    Ok(())
+}
+
+fn is_same_file(meta: &fs::Metadata, other: &Path) -> bool {
+    fs::metadata(other).is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
+}
+
+/// Reads a file, naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::VaultMissing(path.to_owned()),
+        _ => Error::io("cannot read", path, e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_the_mode_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        write_atomic(&path, b"one", 0o600, Replace::Never).unwrap();
+        write_atomic(&path, b"two", 0o600, Replace::Atomically).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn no_clobber_write_refuses_an_existing_file_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        fs::write(&path, b"keep").unwrap();
+        let err = write_atomic(&path, b"new", 0o600, Replace::Never).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"keep");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn output_checks_refuse_links_directories_and_the_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("vault.toml");
+        fs::write(&vault, b"").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        let cases = [
+            (link.as_path(), "symbolic link"),
+            (dir.path(), "directory"),
+            (vault.as_path(), "vault itself"),
+        ];
+        for (path, expected) in cases {
+            let err = check_output_path(path, &vault, Replace::Atomically).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "{}: {err}",
+                path.display()
+            );
+        }
+        let missing_dir = dir.path().join("nope/seed");
+        assert!(check_output_path(&missing_dir, &vault, Replace::Never).is_err());
+    }
+}

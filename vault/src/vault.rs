@@ -1,0 +1,266 @@
+//! The vault: open it, add keys, unlock it, take one seed out.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::format::{Entry, KeyType, Mode, PassphraseIdentity, VaultFile, FORMAT};
+use crate::keys::{generate_user, PublicKey};
+use crate::name::{nearest, Name};
+use crate::permissions::Permissions;
+use crate::render::{render, RenderOptions};
+use crate::secret::{Passphrase, Seed};
+use crate::store::{self, Replace, VaultLock};
+
+/// The vault file's mode bits: readable and writable by its owner only.
+pub const VAULT_MODE: u32 = 0o600;
+
+/// How a new vault protects its seeds.
+#[derive(Debug)]
+pub enum Protection {
+    /// The vault's own identity, encrypted with this passphrase at this work factor.
+    Passphrase {
+        /// The passphrase; never empty.
+        passphrase: Passphrase,
+        /// log2 of the scrypt cost, within [`crate::WORK_FACTORS`].
+        work_factor: u8,
+    },
+    /// These age recipients (`age1…`).
+    Recipients(Vec<age::x25519::Recipient>),
+}
+
+/// A vault read from disk. Changes stay in memory until [`Vault::save`].
+#[derive(Debug)]
+pub struct Vault {
+    path: PathBuf,
+    file: VaultFile,
+}
+
+/// The identities that decrypt a vault's seeds, after one unlock.
+pub struct Unlocked {
+    identities: Vec<Box<dyn age::Identity>>,
+}
+
+impl std::fmt::Debug for Unlocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unlocked([redacted])")
+    }
+}
+
+impl Vault {
+    /// Makes a new vault at `path`; fails if any file is there already.
+    pub fn create(path: &Path, protection: Protection) -> Result<Vault> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(Error::VaultExists(path.to_owned()));
+        }
+        let (mode, recipients, passphrase) = match protection {
+            Protection::Passphrase {
+                passphrase,
+                work_factor,
+            } => {
+                if passphrase.is_empty() {
+                    return Err(Error::EmptyPassphrase);
+                }
+                if !crate::WORK_FACTORS.contains(&work_factor) {
+                    return Err(Error::WorkFactorOutOfRange(work_factor));
+                }
+                let identity = age::x25519::Identity::generate();
+                let sealed = PassphraseIdentity {
+                    work_factor,
+                    identity: crypto::seal_identity(&identity, &passphrase, work_factor),
+                };
+                let recipient = identity.to_public().to_string();
+                (Mode::Passphrase, vec![recipient], Some(sealed))
+            }
+            Protection::Recipients(recipients) => {
+                if recipients.is_empty() {
+                    return Err(Error::NoRecipients);
+                }
+                let mut texts: Vec<String> = recipients.iter().map(|r| r.to_string()).collect();
+                texts.sort();
+                texts.dedup();
+                (Mode::Recipients, texts, None)
+            }
+        };
+        let vault = Vault {
+            path: path.to_owned(),
+            file: VaultFile {
+                format: FORMAT,
+                mode,
+                recipients,
+                passphrase,
+                entries: Vec::new(),
+            },
+        };
+        let text = vault.file.to_text();
+        store::write_atomic(path, text.as_bytes(), VAULT_MODE, Replace::Never).map_err(
+            |e| match e {
+                Error::OutputRefused { .. } => Error::VaultExists(path.to_owned()),
+                other => other,
+            },
+        )?;
+        Ok(vault)
+    }
+
+    /// Reads and checks the vault at `path`.
+    pub fn open(path: &Path) -> Result<Vault> {
+        let bytes = store::read(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::VaultCorrupt {
+            path: path.to_owned(),
+            reason: "it is not UTF-8 text".to_owned(),
+        })?;
+        let file = VaultFile::parse(text, path)?;
+        Ok(Vault {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Runs `change` on the vault with the directory locked, and saves the
+    /// result atomically if it succeeds. Two writers never lose each other's keys.
+    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Vault) -> Result<T>) -> Result<T> {
+        let _lock = VaultLock::acquire(path)?;
+        let mut vault = Vault::open(path)?;
+        let result = change(&mut vault)?;
+        vault.save()?;
+        Ok(result)
+    }
+
+    /// Writes the vault back to its path, atomically, mode 0600.
+    pub fn save(&self) -> Result<()> {
+        let text = self.file.to_text();
+        store::write_atomic(&self.path, text.as_bytes(), VAULT_MODE, Replace::Atomically)
+    }
+
+    /// The vault's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the vault is unlocked.
+    pub fn mode(&self) -> Mode {
+        self.file.mode
+    }
+
+    /// The recipients every seed is encrypted to.
+    pub fn recipients(&self) -> &[String] {
+        &self.file.recipients
+    }
+
+    /// The scrypt work factor, in passphrase mode.
+    pub fn work_factor(&self) -> Option<u8> {
+        self.file.passphrase.as_ref().map(|p| p.work_factor)
+    }
+
+    /// Every entry, sorted by name.
+    pub fn entries(&self) -> &[Entry] {
+        &self.file.entries
+    }
+
+    /// The entry called `name`; an error suggests the nearest name if there is none.
+    pub fn entry(&self, name: &str) -> Result<&Entry> {
+        let found = self
+            .file
+            .entries
+            .binary_search_by(|entry| entry.name.as_str().cmp(name))
+            .ok();
+        found
+            .map(|i| &self.file.entries[i])
+            .ok_or_else(|| Error::UnknownName {
+                name: name.to_owned(),
+                suggestion: nearest(name, self.file.entries.iter().map(|e| e.name.as_str())),
+            })
+    }
+
+    /// Generates a user key for each name, encrypted to the vault's recipients,
+    /// with the same permissions for all. Needs no unlock. Returns the public
+    /// keys in the order of `names`. Nothing changes if any name is taken.
+    pub fn add_users(
+        &mut self,
+        names: &[Name],
+        permissions: &Permissions,
+    ) -> Result<Vec<PublicKey>> {
+        let mut sorted: Vec<&Name> = names.iter().collect();
+        sorted.sort();
+        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(Error::DuplicateName(pair[0].to_string()));
+        }
+        if let Some(taken) = names.iter().find(|name| self.entry(name.as_str()).is_ok()) {
+            return Err(Error::DuplicateName(taken.to_string()));
+        }
+
+        let recipients = self.parsed_recipients();
+        let recipients: Vec<&dyn age::Recipient> = recipients
+            .iter()
+            .map(|r| r as &dyn age::Recipient)
+            .collect();
+        let created = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let mut public_keys = Vec::with_capacity(names.len());
+        for name in names {
+            let (public_key, seed) = generate_user();
+            self.file.entries.push(Entry {
+                name: name.clone(),
+                key_type: KeyType::User,
+                public_key: public_key.clone(),
+                created: created.clone(),
+                seed: crypto::seal_seed(&recipients, name, &public_key, &seed),
+                permissions: permissions.clone(),
+            });
+            public_keys.push(public_key);
+        }
+        self.file.entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(public_keys)
+    }
+
+    fn parsed_recipients(&self) -> Vec<age::x25519::Recipient> {
+        self.file
+            .recipients
+            .iter()
+            .map(|text| crypto::parse_recipient(text).expect("checked when the vault was read"))
+            .collect()
+    }
+
+    /// Unlocks a passphrase-mode vault: the one scrypt of a command.
+    pub fn unlock_with_passphrase(&self, passphrase: &Passphrase) -> Result<Unlocked> {
+        let sealed = self
+            .file
+            .passphrase
+            .as_ref()
+            .ok_or(Error::IdentityRequired)?;
+        let identity = crypto::open_identity(&sealed.identity, passphrase, &self.path)?;
+        Ok(Unlocked {
+            identities: vec![Box::new(identity)],
+        })
+    }
+
+    /// Unlocks a recipients-mode vault with the identities of age identity files.
+    pub fn unlock_with_identity_files(&self, files: &[PathBuf]) -> Result<Unlocked> {
+        if files.is_empty() {
+            return Err(Error::IdentityRequired);
+        }
+        let mut identities = Vec::new();
+        for file in files {
+            identities.extend(crypto::read_identity_file(file)?);
+        }
+        Ok(Unlocked { identities })
+    }
+
+    /// Decrypts the seed of `name`, checking that it belongs to that entry.
+    pub fn seed(&self, unlocked: &Unlocked, name: &str) -> Result<Seed> {
+        let entry = self.entry(name)?;
+        let identities: Vec<&dyn age::Identity> =
+            unlocked.identities.iter().map(|i| i.as_ref()).collect();
+        crypto::open_seed(&entry.seed, &identities, &entry.name, &entry.public_key)
+    }
+
+    /// The armored age ciphertext of an entry's seed record, for the stock `age` tool.
+    pub fn sealed_seed(&self, name: &str) -> Result<&str> {
+        Ok(&self.entry(name)?.seed)
+    }
+
+    /// nats-server.conf for every entry.
+    pub fn render(&self, options: RenderOptions) -> String {
+        render(&self.file.entries, options)
+    }
+}

@@ -127,12 +127,15 @@ fn render_conf(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     };
     let text = vault.render(options);
     match &args.output {
-        Some(output) => Ok(write_atomic(
-            output,
-            text.as_bytes(),
-            CONF_MODE,
-            Replace::Atomically,
-        )?),
+        Some(output) => {
+            write_atomic(output, text.as_bytes(), CONF_MODE, Replace::Atomically)?;
+            let users = vault.entries().len();
+            note(&format!(
+                "wrote {} with {users} user key(s)",
+                output.display()
+            ));
+            Ok(())
+        }
         None => print(text.as_bytes()),
     }
 }

@@ -18,5 +18,8 @@ fn main_flow_init_add_render_export() {
     }
 
     let seed = scratch.seed("node1");
-    assert!(seed.starts_with("SU") && seed.len() == 58, "not a user seed");
+    assert!(
+        seed.starts_with("SU") && seed.len() == 58,
+        "not a user seed"
+    );
 }

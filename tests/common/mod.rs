@@ -2,6 +2,9 @@
 //! the built binary, and the checks every bad-input test makes.
 #![allow(dead_code)]
 
+pub mod nats;
+pub mod tools;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -42,7 +45,11 @@ impl Scratch {
     pub fn nkvault(&self) -> Command {
         let mut command = std::process::Command::new(BIN);
         command.current_dir(self.dir.path());
-        for var in ["NKVAULT_VAULT", "NKVAULT_PASSPHRASE_FILE", "NKVAULT_IDENTITY"] {
+        for var in [
+            "NKVAULT_VAULT",
+            "NKVAULT_PASSPHRASE_FILE",
+            "NKVAULT_IDENTITY",
+        ] {
             command.env_remove(var);
         }
         detach_from_terminal(&mut command);
@@ -74,10 +81,21 @@ impl Scratch {
 
     /// The seed of `name`, from `export-env`.
     pub fn seed(&self, name: &str) -> String {
-        let output = self.with_passphrase().args(["export-env", name]).output().unwrap();
-        assert!(output.status.success(), "export-env failed: {}", stderr(&output));
+        let output = self
+            .with_passphrase()
+            .args(["export-env", name])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "export-env failed: {}",
+            stderr(&output)
+        );
         let line = stdout(&output);
-        line.strip_prefix("NKEY_SEED=").unwrap().trim_end().to_owned()
+        line.strip_prefix("NKEY_SEED=")
+            .unwrap()
+            .trim_end()
+            .to_owned()
     }
 
     /// The vault's bytes, to compare before and after a failing command.
@@ -105,7 +123,10 @@ impl Scratch {
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(status), "stderr: {err}");
         assert!(err.starts_with("nkvault: error: "), "stderr: {err}");
-        assert!(err.contains(message), "expected {message:?} in stderr: {err}");
+        assert!(
+            err.contains(message),
+            "expected {message:?} in stderr: {err}"
+        );
         assert!(!err.contains("panicked"), "stderr: {err}");
         assert_eq!(self.snapshot(), vault_before, "the vault changed");
         assert_eq!(self.files(), files_before, "files appeared or vanished");

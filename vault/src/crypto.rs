@@ -38,12 +38,21 @@ pub fn parse_recipient(text: &str) -> Result<age::x25519::Recipient> {
 /// Reads the recipients of a recipients file: one per line, `#` comments and
 /// blank lines ignored, as `age -R` reads them.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<age::x25519::Recipient>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-    text.lines()
+    let cannot_read = |e| Error::io("cannot read recipients file", path, e);
+    let text = std::fs::read_to_string(path).map_err(cannot_read)?;
+    let recipients = text
+        .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .map(parse_recipient)
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    if recipients.is_empty() {
+        return Err(cannot_read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it lists no recipient (age1…)",
+        )));
+    }
+    Ok(recipients)
 }
 
 /// Reads the identities of an age identity file (`AGE-SECRET-KEY-1…` lines).

@@ -48,9 +48,13 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// A name given twice in one command, or already in the vault.
+    /// A name already in the vault.
     #[error("an entry named {0:?} already exists")]
     DuplicateName(String),
+
+    /// A name given twice in one command.
+    #[error("the name {0:?} is given twice; nothing was added")]
+    RepeatedName(String),
 
     /// No entry has the name.
     #[error("no entry named {name:?}")]
@@ -171,6 +175,7 @@ impl Error {
             Error::DuplicateName(_) => {
                 "pick another name, or see the existing entry with `nkvault show`".to_owned()
             }
+            Error::RepeatedName(_) => "give each new name once".to_owned(),
             Error::UnknownName { suggestion, .. } => match suggestion {
                 Some(near) => format!("did you mean {near:?}? `nkvault list` shows every entry"),
                 None => "`nkvault list` shows every entry".to_owned(),

@@ -103,6 +103,9 @@ pub fn check_output_path(path: &Path, vault: &Path, replace: Replace) -> Result<
             reason,
         })
     };
+    if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return refuse("it ends with '/', so it names a directory");
+    }
     let dir = parent_dir(path);
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}

@@ -120,7 +120,11 @@ impl Vault {
     /// Runs `change` on the vault with the directory locked, and saves the
     /// result atomically if it succeeds. Two writers never lose each other's keys.
     pub fn update<T>(path: &Path, change: impl FnOnce(&mut Vault) -> Result<T>) -> Result<T> {
-        let _lock = VaultLock::acquire(path)?;
+        // Read once before locking, so that a missing vault (or directory) is
+        // reported as such rather than as a failure to lock; read again under
+        // the lock, since another writer may have changed it in between.
+        Vault::open(path)?;
+        let _lock = VaultLock::acquire(&through_links(path))?;
         let mut vault = Vault::open(path)?;
         let result = change(&mut vault)?;
         vault.save()?;
@@ -130,7 +134,8 @@ impl Vault {
     /// Writes the vault back to its path, atomically, mode 0600.
     pub fn save(&self) -> Result<()> {
         let text = self.file.to_text();
-        store::write_atomic(&self.path, text.as_bytes(), VAULT_MODE, Replace::Atomically)
+        let target = through_links(&self.path);
+        store::write_atomic(&target, text.as_bytes(), VAULT_MODE, Replace::Atomically)
     }
 
     /// The vault's path.
@@ -184,7 +189,7 @@ impl Vault {
         let mut sorted: Vec<&Name> = names.iter().collect();
         sorted.sort();
         if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(Error::DuplicateName(pair[0].to_string()));
+            return Err(Error::RepeatedName(pair[0].to_string()));
         }
         if let Some(taken) = names.iter().find(|name| self.entry(name.as_str()).is_ok()) {
             return Err(Error::DuplicateName(taken.to_string()));
@@ -262,5 +267,17 @@ impl Vault {
     /// nats-server.conf for every entry.
     pub fn render(&self, options: RenderOptions) -> String {
         render(&self.file.entries, options)
+    }
+}
+
+/// Where a vault reached through a symbolic link really lives. The rename of an
+/// atomic write replaces whatever is at the path, so writing to the link itself
+/// would turn it into a copy and leave the real vault without the change.
+fn through_links(path: &Path) -> PathBuf {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+        }
+        _ => path.to_owned(),
     }
 }

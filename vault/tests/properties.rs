@@ -103,9 +103,14 @@ proptest! {
 fn every_seed_decrypts_to_its_own_entry() {
     let dir = tempfile::tempdir().unwrap();
     let path = new_vault(dir.path());
-    let names: Vec<Name> = ["c", "a", "b"].iter().map(|n| Name::new(n).unwrap()).collect();
-    let keys =
-        Vault::update(&path, |vault| vault.add_users(&names, &Permissions::everything())).unwrap();
+    let names: Vec<Name> = ["c", "a", "b"]
+        .iter()
+        .map(|n| Name::new(n).unwrap())
+        .collect();
+    let keys = Vault::update(&path, |vault| {
+        vault.add_users(&names, &Permissions::everything())
+    })
+    .unwrap();
 
     let vault = Vault::open(&path).unwrap();
     let unlocked = vault.unlock_with_passphrase(&passphrase()).unwrap();
@@ -121,12 +126,20 @@ fn a_failed_batch_add_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = new_vault(dir.path());
     let first = [Name::new("node1").unwrap()];
-    Vault::update(&path, |vault| vault.add_users(&first, &Permissions::everything())).unwrap();
+    Vault::update(&path, |vault| {
+        vault.add_users(&first, &Permissions::everything())
+    })
+    .unwrap();
     let before = std::fs::read(&path).unwrap();
 
     let batch = [Name::new("node2").unwrap(), Name::new("node1").unwrap()];
-    let err = Vault::update(&path, |vault| vault.add_users(&batch, &Permissions::everything()))
-        .unwrap_err();
-    assert!(matches!(err, Error::DuplicateName(ref name) if name == "node1"), "{err}");
+    let err = Vault::update(&path, |vault| {
+        vault.add_users(&batch, &Permissions::everything())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::DuplicateName(ref name) if name == "node1"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }

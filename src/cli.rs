@@ -58,8 +58,7 @@ pub struct Global {
         long = "identity",
         global = true,
         env = "NKVAULT_IDENTITY",
-        value_name = "FILE",
-        value_delimiter = ':'
+        value_name = "FILE"
     )]
     pub identities: Vec<PathBuf>,
 }
@@ -136,6 +135,7 @@ pub struct InitArgs {
     #[arg(
         long,
         value_name = "N",
+        conflicts_with_all = ["recipients", "recipients_files"],
         default_value_t = nkvault_vault::DEFAULT_WORK_FACTOR,
         value_parser = clap::value_parser!(u8).range(
             nkvault_vault::MIN_WORK_FACTOR as i64..=nkvault_vault::MAX_WORK_FACTOR as i64

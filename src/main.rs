@@ -21,6 +21,18 @@ use clap::Parser;
 use crate::failure::EXIT_USAGE;
 
 fn main() -> ExitCode {
+    // An empty NKVAULT_* variable means "not set", as most tools read their
+    // variables; clap would otherwise report a missing value for a flag the
+    // user never typed.
+    for var in [
+        "NKVAULT_VAULT",
+        "NKVAULT_PASSPHRASE_FILE",
+        "NKVAULT_IDENTITY",
+    ] {
+        if std::env::var_os(var).is_some_and(|value| value.is_empty()) {
+            std::env::remove_var(var);
+        }
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),

@@ -896,7 +896,7 @@ fn entry_with_an_edited_public_key_is_refused_on_export() {
         let output = scratch.fails(
             scratch.with_passphrase().args(args),
             1,
-            "entry \"node1\" does not match its encrypted seed: the public key was changed",
+            "entry \"node1\" does not match its encrypted seed: the encrypted record belongs to another public key",
         );
         assert!(output.stdout.is_empty(), "a seed was printed");
         assert!(stderr(&output).contains("edited by hand"));
@@ -912,7 +912,7 @@ fn entry_with_an_edited_name_is_refused_on_export() {
     let output = scratch.fails(
         scratch.with_passphrase().args(["export-env", "node0"]),
         1,
-        "entry \"node0\" does not match its encrypted seed: the name was changed",
+        "entry \"node0\" does not match its encrypted seed: the encrypted record belongs to another name",
     );
     assert!(output.stdout.is_empty());
 }
@@ -1182,7 +1182,7 @@ fn init_never_overwrites_a_vault_or_any_file() {
             .with_passphrase()
             .args(["init", "--work-factor", "10"]),
         1,
-        "a file already exists at nkvault.toml",
+        "nkvault.toml already exists",
     );
     assert!(stderr(&output).contains("hint: nkvault never overwrites"));
     // Not even in recipients mode.
@@ -1190,7 +1190,7 @@ fn init_never_overwrites_a_vault_or_any_file() {
     scratch.fails(
         scratch.nkvault().args(["init", "-r", &recipient]),
         1,
-        "a file already exists at nkvault.toml",
+        "nkvault.toml already exists",
     );
 
     fs::write(scratch.path("notes.txt"), "my notes\n").unwrap();
@@ -1199,7 +1199,7 @@ fn init_never_overwrites_a_vault_or_any_file() {
             .with_passphrase()
             .args(["--vault", "notes.txt", "init", "--work-factor", "10"]),
         1,
-        "a file already exists at notes.txt",
+        "notes.txt already exists",
     );
     assert_eq!(
         fs::read_to_string(scratch.path("notes.txt")).unwrap(),
@@ -1213,7 +1213,7 @@ fn init_never_overwrites_a_vault_or_any_file() {
             .with_passphrase()
             .args(["--vault", "link.toml", "init", "--work-factor", "10"]),
         1,
-        "a file already exists at link.toml",
+        "link.toml already exists",
     );
     assert!(!scratch.path("elsewhere.toml").exists());
 }

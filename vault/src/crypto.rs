@@ -154,10 +154,12 @@ pub(crate) fn open_seed(
     }
 
     if bound_name != name.as_str() {
-        return Err(mismatch("the name was changed"));
+        return Err(mismatch("the encrypted record belongs to another name"));
     }
     if bound_key != public_key.as_str() {
-        return Err(mismatch("the public key was changed"));
+        return Err(mismatch(
+            "the encrypted record belongs to another public key",
+        ));
     }
     match public_key_of_user_seed(seed_text) {
         Ok(derived) if derived == *public_key => {}
@@ -233,11 +235,14 @@ mod tests {
 
         let other_name = Name::new("node2").unwrap();
         let err = open_seed(&armored, &[&identity], &other_name, &public_key).unwrap_err();
-        assert!(err.to_string().contains("name was changed"), "{err}");
+        assert!(err.to_string().contains("belongs to another name"), "{err}");
 
         let (other_key, _) = generate_user();
         let err = open_seed(&armored, &[&identity], &name, &other_key).unwrap_err();
-        assert!(err.to_string().contains("public key was changed"), "{err}");
+        assert!(
+            err.to_string().contains("belongs to another public key"),
+            "{err}"
+        );
     }
 
     #[test]

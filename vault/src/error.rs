@@ -16,7 +16,7 @@ pub enum Error {
     VaultMissing(PathBuf),
 
     /// `init` was asked to make a vault where a file already exists.
-    #[error("a file already exists at {}", .0.display())]
+    #[error("{} already exists", .0.display())]
     VaultExists(PathBuf),
 
     /// The vault file could not be parsed, or breaks a rule of the format.

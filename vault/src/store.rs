@@ -38,7 +38,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, replace: Replace) -
         .prefix(".nkvault-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(cannot_write)?;
+        .map_err(|e| cannot_write(without_temp_path(e)))?;
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .map_err(cannot_write)?;
@@ -62,6 +62,16 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, replace: Replace) -
         }),
     }?;
     sync_dir(dir).map_err(cannot_write)
+}
+
+/// tempfile names its own random path in errors; the user named another one,
+/// and that is the one the message shows. The kind ("permission denied", "no
+/// storage space") says what went wrong.
+fn without_temp_path(error: std::io::Error) -> std::io::Error {
+    match error.kind() {
+        std::io::ErrorKind::Other => error,
+        kind => std::io::Error::from(kind),
+    }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -1170,6 +1170,41 @@ fn usage_errors_exit_2_with_the_prefix() {
     }
 }
 
+#[test]
+fn work_factor_with_recipients_is_a_usage_error() {
+    // The work factor protects a passphrase; a recipients vault has none, so
+    // the option would be silently ignored.
+    let scratch = Scratch::new();
+    let recipient = "age13uvwva9aslguxju5s8q2za2ru5v23jp66xs0wjx9dd97lj0m9ulq9pr8qj";
+    let output = scratch.fails(
+        scratch
+            .nkvault()
+            .args(["init", "-r", recipient, "--work-factor", "12"]),
+        2,
+        "cannot be used with",
+    );
+    assert!(!scratch.vault().exists(), "{}", stderr(&output));
+}
+
+#[test]
+fn empty_environment_variables_count_as_unset() {
+    let (scratch, keys) = vault_with_two();
+    let listed = ok(scratch.nkvault().env("NKVAULT_VAULT", "").arg("list"));
+    assert!(stdout(&listed).contains(&keys[0]));
+
+    // An empty passphrase-file variable is no passphrase source at all: the
+    // terminal is asked, and there is none.
+    scratch.fails(
+        scratch
+            .nkvault()
+            .env("NKVAULT_PASSPHRASE_FILE", "")
+            .env("NKVAULT_IDENTITY", "")
+            .args(["export-env", "node1"]),
+        1,
+        "no terminal to ask the passphrase on",
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Bad input: init
 // ---------------------------------------------------------------------------

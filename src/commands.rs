@@ -101,7 +101,7 @@ fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
 
     let public_keys = Vault::update(&global.vault, |vault| vault.add_users(&names, &permissions))?;
 
-    if args.json {
+    let printed = if args.json {
         view::print_added(&names, &public_keys)
     } else {
         let mut out = String::with_capacity(public_keys.len() * 57);
@@ -110,7 +110,21 @@ fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
             out.push('\n');
         }
         print(out.as_bytes())
-    }
+    };
+    // The keys are in the vault by now: a failure to print them must say so,
+    // or a script would retry and find the names taken.
+    printed.map_err(|failure| {
+        if failure.status == 0 {
+            return failure;
+        }
+        Failure::new(format!(
+            "added {} key(s) to {}, but {}",
+            public_keys.len(),
+            global.vault.display(),
+            failure.message
+        ))
+        .hint("the keys are saved; `nkvault list` shows them")
+    })
 }
 
 fn render_conf(global: &Global, args: RenderArgs) -> Result<(), Failure> {

@@ -1,7 +1,7 @@
 //! How a failed command is shown: one `nkvault: error: …` line, maybe a hint,
 //! and the exit status.
 
-use std::io;
+use std::io::{self, Write};
 
 /// Exit status of a command that failed on its input or environment.
 pub const EXIT_FAILURE: u8 = 1;
@@ -33,10 +33,11 @@ impl Failure {
     /// Prints the failure on stderr, control characters escaped so that a
     /// hostile file name cannot drive the terminal.
     pub fn report(&self) {
-        eprintln!("nkvault: error: {}", sanitize(&self.message));
+        let mut text = format!("nkvault: error: {}\n", sanitize(&self.message));
         if let Some(hint) = &self.hint {
-            eprintln!("nkvault: hint: {}", sanitize(hint));
+            text.push_str(&format!("nkvault: hint: {}\n", sanitize(hint)));
         }
+        to_stderr(&text);
     }
 }
 
@@ -66,15 +67,21 @@ pub fn stdout_error(error: io::Error) -> Failure {
 
 /// Prints a warning on stderr with the shared prefix.
 pub fn warn(message: &str) {
-    eprintln!("nkvault: warning: {}", sanitize(message));
+    to_stderr(&format!("nkvault: warning: {}\n", sanitize(message)));
 }
 
 /// Prints a note (what was done) on stderr with the shared prefix.
 pub fn note(message: &str) {
-    eprintln!("nkvault: {}", sanitize(message));
+    to_stderr(&format!("nkvault: {}\n", sanitize(message)));
 }
 
-fn sanitize(text: &str) -> String {
+/// Writes to stderr and ignores a failure: `eprintln!` panics when stderr is
+/// a full disk or a closed pipe, and there is nowhere left to report that.
+pub fn to_stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+pub fn sanitize(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             if c.is_control() {

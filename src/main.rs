@@ -59,8 +59,16 @@ fn usage_error(error: clap::Error) -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
         _ => {
-            let rendered = error.render().to_string();
-            eprint!("nkvault: {rendered}");
+            // The message quotes what was typed: escape its control
+            // characters, as every other message does, but keep clap's lines.
+            let rendered = error
+                .render()
+                .to_string()
+                .split('\n')
+                .map(failure::sanitize)
+                .collect::<Vec<_>>()
+                .join("\n");
+            failure::to_stderr(&format!("nkvault: {rendered}"));
             ExitCode::from(EXIT_USAGE)
         }
     }

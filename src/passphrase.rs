@@ -1,7 +1,8 @@
 //! Where a passphrase comes from: a file named on the command line or in the
 //! environment, or the terminal. Never an argument, never standard input.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::path::Path;
 
 use nkvault_vault::Passphrase;
@@ -33,16 +34,38 @@ pub fn read(file: Option<&Path>, ask: Ask) -> Result<Passphrase, Failure> {
     Ok(passphrase)
 }
 
+/// The longest first line read from a passphrase file. The file is read no
+/// further than that, so `/dev/zero` or a huge file cannot eat the memory.
+const MAX_PASSPHRASE_LINE: usize = 64 * 1024;
+
 /// The first line of the file, one trailing `\n` (or `\r\n`) removed.
 fn from_file(path: &Path) -> Result<Passphrase, Failure> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+    let cannot_read = |e: std::io::Error| {
         Failure::new(format!(
             "cannot read passphrase file {}: {e}",
             path.display()
         ))
-    })?);
+    };
+    // Room for the longest line and its newline, allocated once so that no
+    // copy of the passphrase is left behind by a reallocation.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_PASSPHRASE_LINE + 2));
+    File::open(path)
+        .and_then(|file| {
+            file.take(MAX_PASSPHRASE_LINE as u64 + 2)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(cannot_read)?;
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() > MAX_PASSPHRASE_LINE {
+        return Err(Failure::new(format!(
+            "the first line of passphrase file {} is longer than 64 KiB",
+            path.display()
+        ))
+        .hint(
+            "the passphrase is the first line of the file; check that the file is the right one",
+        ));
+    }
     let text = std::str::from_utf8(line).map_err(|_| {
         Failure::new(format!(
             "passphrase file {} is not UTF-8 text",

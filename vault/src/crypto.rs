@@ -32,19 +32,74 @@ const BINDING_HEADER: &str = "nkvault-seed v1";
 pub fn parse_recipient(text: &str) -> Result<age::x25519::Recipient> {
     text.trim()
         .parse::<age::x25519::Recipient>()
-        .map_err(|_| Error::InvalidRecipient(text.to_owned()))
+        .map_err(|_| Error::InvalidRecipient(shown(text)))
 }
+
+/// How an error names a string that is not a recipient: quoted, unless it
+/// looks like a secret pasted in the wrong place (an age secret key or an
+/// NKEY seed), which never reaches standard error.
+fn shown(text: &str) -> String {
+    let text = text.trim();
+    let upper = text.to_ascii_uppercase();
+    let secret_key = upper.contains("AGE-SECRET-KEY-") || upper.contains("AGE-PLUGIN-");
+    let seed_like = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| {
+            word.len() >= 16
+                && word.starts_with('S')
+                && word.chars().all(|c| matches!(c, 'A'..='Z' | '2'..='7'))
+        });
+    if secret_key || seed_like {
+        "(not shown: it looks like a secret key)".to_owned()
+    } else {
+        format!("{text:?}")
+    }
+}
+
+/// The most a recipients file may hold; more is not a list of recipients.
+const MAX_RECIPIENTS_FILE: u64 = 4 << 20;
 
 /// Reads the recipients of a recipients file: one per line, `#` comments and
 /// blank lines ignored, as `age -R` reads them.
+///
+/// A line that is not a recipient is named by its number, and shown only if it
+/// starts with `age1`: a file given by mistake (an identity file, a seed, a
+/// passphrase file) must not be copied to standard error.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<age::x25519::Recipient>> {
     let cannot_read = |e| Error::io("cannot read recipients file", path, e);
-    let text = std::fs::read_to_string(path).map_err(cannot_read)?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_RECIPIENTS_FILE + 1).read_to_end(&mut bytes))
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_RECIPIENTS_FILE {
+        return Err(cannot_read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is larger than 4 MiB",
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        cannot_read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not UTF-8 text",
+        ))
+    })?;
     let recipients = text
         .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(parse_recipient)
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(number, line)| {
+            line.parse::<age::x25519::Recipient>().map_err(|_| {
+                let what = if line.starts_with("age1")
+                    && line.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    format!("{line:?} on line {number} of {}", path.display())
+                } else {
+                    format!("on line {number} of {} (not shown)", path.display())
+                };
+                Error::InvalidRecipient(what)
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     if recipients.is_empty() {
         return Err(cannot_read(std::io::Error::new(

@@ -75,8 +75,11 @@ pub enum Error {
     },
 
     /// An age recipient string did not parse.
-    #[error("invalid recipient {0:?}: expected an age X25519 recipient (age1…)")]
-    InvalidRecipient(String),
+    #[error("invalid recipient {0}: expected an age X25519 recipient (age1…)")]
+    InvalidRecipient(
+        /// The string, quoted, or where it was when it is not shown.
+        String,
+    ),
 
     /// A recipients mode vault needs at least one recipient.
     #[error("no recipients given")]
@@ -199,6 +202,11 @@ impl Error {
             }
             Error::IdentityRequired => {
                 "pass your age identity file with -i FILE (or NKVAULT_IDENTITY)".to_owned()
+            }
+            Error::EntryCorrupt { .. } => {
+                "the entry's ciphertext was changed outside nkvault or cut short; restore the \
+                 vault from git or a backup"
+                    .to_owned()
             }
             Error::BindingMismatch { .. } => {
                 "the clear part of the vault was edited by hand; restore it from git or a \

@@ -163,6 +163,26 @@ impl VaultFile {
         }
         let mut keys = HashSet::with_capacity(self.entries.len());
         for entry in &self.entries {
+            let name = entry.name.as_str();
+            if humantime::parse_rfc3339(&entry.created).is_err() {
+                return Err(format!(
+                    "entry {name:?}: created is not an RFC 3339 time in UTC"
+                ));
+            }
+            // nats-server reads an empty allow list as "allow everything",
+            // the opposite of what it looks like; nkvault never writes one.
+            let permissions = &entry.permissions;
+            for (direction, allow) in [
+                ("publish", &permissions.publish),
+                ("subscribe", &permissions.subscribe),
+            ] {
+                if allow.is_empty() {
+                    return Err(format!(
+                        "entry {name:?}: {direction} is an empty list, which nats-server \
+                         reads as allowing everything"
+                    ));
+                }
+            }
             if !keys.insert(entry.public_key.as_str()) {
                 return Err(format!(
                     "public key of {:?} is used twice",

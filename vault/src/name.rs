@@ -71,7 +71,12 @@ impl<'de> Deserialize<'de> for Name {
 
 /// The existing name closest to `wanted`, if one is close enough to be a likely typo.
 pub fn nearest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
+    // The distance is at least the difference in length: a name whose length
+    // is too far off is passed over before the quadratic comparison, so a
+    // huge argument costs nothing against a big vault.
+    let wanted_len = wanted.chars().count();
     names
+        .filter(|name| wanted_len.abs_diff(name.len()) <= 2.max(name.len() / 3))
         .map(|name| (strsim::damerau_levenshtein(wanted, name), name))
         .filter(|(distance, name)| *distance <= 2.max(name.len() / 3))
         .min()

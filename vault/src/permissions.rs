@@ -23,6 +23,8 @@ impl Subject {
             Some("it is empty")
         } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             Some("it contains white space or a control character")
+        } else if text.chars().any(is_invisible) {
+            Some("it contains an invisible or text-direction character")
         } else if text.contains(['"', '\\']) {
             Some("it contains a quote or a backslash")
         } else if text.split('.').any(str::is_empty) {
@@ -70,6 +72,33 @@ impl<'de> Deserialize<'de> for Subject {
         let text = String::deserialize(deserializer)?;
         Subject::new(&text).map_err(serde::de::Error::custom)
     }
+}
+
+/// Characters that change how a subject looks without being seen: zero-width
+/// characters, text-direction controls and the byte-order mark. A subject with
+/// one reads like another subject in a terminal or a review, so that a deny
+/// rule can look right and match nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
 }
 
 /// What one user key may do.
@@ -166,6 +195,15 @@ mod tests {
             "", "a b", "a..b", ".a", "a.", "a.>.b", "a>", "a*", "x\"y", "x\\y", "a\n",
         ] {
             assert!(Subject::new(text).is_err(), "{text:?} was accepted");
+        }
+        for text in [
+            "admin\u{200b}.>",
+            "\u{202e}ci.x",
+            "\u{feff}a",
+            "a\u{2066}.b",
+        ] {
+            let err = Subject::new(text).unwrap_err().to_string();
+            assert!(err.contains("invisible"), "{text:?}: {err}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! Writing files safely: atomically, with the right mode, and one writer at a time.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -150,12 +150,39 @@ fn is_same_file(meta: &fs::Metadata, other: &Path) -> bool {
     fs::metadata(other).is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
 }
 
-/// Reads a file, naming it in the error.
+/// Reads a vault file, naming it in the error.
+///
+/// Only a regular file is read: a FIFO would block forever and a device such
+/// as `/dev/zero` would fill the memory. The type is checked before opening
+/// (opening a FIFO blocks) and again on the open file.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|e| match e.kind() {
+    let cannot_read = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => Error::VaultMissing(path.to_owned()),
         _ => Error::io("cannot read", path, e),
-    })
+    };
+    let not_regular = || {
+        cannot_read(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ))
+    };
+    let regular = |meta: fs::Metadata| {
+        if meta.is_dir() {
+            Err(cannot_read(std::io::Error::from(
+                std::io::ErrorKind::IsADirectory,
+            )))
+        } else if meta.is_file() {
+            Ok(())
+        } else {
+            Err(not_regular())
+        }
+    };
+    regular(fs::metadata(path).map_err(cannot_read)?)?;
+    let mut file = File::open(path).map_err(cannot_read)?;
+    regular(file.metadata().map_err(cannot_read)?)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(cannot_read)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -256,7 +256,20 @@ impl Vault {
         let entry = self.entry(name)?;
         let identities: Vec<&dyn age::Identity> =
             unlocked.identities.iter().map(|i| i.as_ref()).collect();
-        crypto::open_seed(&entry.seed, &identities, &entry.name, &entry.public_key)
+        crypto::open_seed(&entry.seed, &identities, &entry.name, &entry.public_key).map_err(|e| {
+            match (self.file.mode, e) {
+                // The vault's own identity is the only key of a passphrase
+                // vault: a seed it cannot open was encrypted to another key,
+                // and no -i option would help.
+                (Mode::Passphrase, Error::NoMatchingIdentity(name)) => Error::EntryCorrupt {
+                    name,
+                    reason: "it is encrypted to another key than the vault's identity \
+                             (the recipients line was edited)"
+                        .to_owned(),
+                },
+                (_, e) => e,
+            }
+        })
     }
 
     /// The armored age ciphertext of an entry's seed record, for the stock `age` tool.

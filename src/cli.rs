@@ -8,10 +8,10 @@ const EXAMPLES: &str = "\
 Examples:
   nkvault init                                # make nkvault.toml, asks a passphrase twice
   nkvault add node1 node2                     # one user key each; prints the U… keys
-  nkvault add github --publish 'ci.>' --subscribe '_INBOX.>'
+  nkvault add ci-runner --publish 'ci.>' --subscribe 'ci.>' --allow-responses
   nkvault render-conf -o nats-server.conf     # needs no passphrase
-  nkvault export-env node1 > .env             # NKEY_SEED=SU…
-  nkvault export-file node1 -o seed.txt       # the seed alone, mode 0600
+  (umask 077; nkvault export-env node1 > .env)  # NKEY_SEED=SU…
+  nkvault export-file node1 -o node1.seed     # the seed alone, mode 0600
 
 Without a terminal, name a passphrase file: --passphrase-file FILE or NKVAULT_PASSPHRASE_FILE.";
 
@@ -37,6 +37,7 @@ pub struct Global {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "NKVAULT_VAULT",
         value_name = "PATH",
         default_value = "nkvault.toml"
@@ -47,6 +48,7 @@ pub struct Global {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "NKVAULT_PASSPHRASE_FILE",
         value_name = "PATH"
     )]
@@ -57,6 +59,7 @@ pub struct Global {
         short = 'i',
         long = "identity",
         global = true,
+        help_heading = "Global options",
         env = "NKVAULT_IDENTITY",
         value_name = "FILE"
     )]
@@ -77,7 +80,7 @@ pub enum Command {
         after_help = "Without permission options a key may publish and subscribe to \
         everything.\nA direction given only deny options allows everything else.\n\n\
         Examples:\n  nkvault add node1 node2 node3\n  \
-        nkvault add github --publish 'ci.>' --subscribe 'ci.>' --allow-responses"
+        nkvault add ci-runner --publish 'ci.>' --subscribe 'ci.>' --allow-responses"
     )]
     Add(AddArgs),
 
@@ -100,8 +103,8 @@ pub enum Command {
     #[command(
         name = "export-env",
         after_help = "Examples:\n  \
-        nkvault export-env node1 > .env\n  \
-        nkvault export-env node1 --var CTRL_NKEY_SEED >> .env"
+        (umask 077; nkvault export-env node1 > .env)\n  \
+        nkvault export-env node1 --var CTRL_SEED >> .env"
     )]
     ExportEnv(ExportEnvArgs),
 
@@ -109,8 +112,8 @@ pub enum Command {
     #[command(
         name = "export-file",
         after_help = "Examples:\n  \
-        nkvault export-file node1 -o /etc/ctrl/seed.txt\n  \
-        nkvault export-file node1 -o - | ssh node1 'umask 077; cat > seed.txt'"
+        nkvault export-file node1 -o /etc/ctrl/node1.seed\n  \
+        nkvault export-file node1 -o - | ssh node1 'umask 077; cat > /etc/ctrl/node1.seed'"
     )]
     ExportFile(ExportFileArgs),
 
@@ -200,12 +203,17 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// Write to FILE (atomically) instead of standard output
+    /// Write to FILE (atomically) instead of standard output; - is standard output
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// The client port nats-server listens on
-    #[arg(long, value_name = "N", default_value_t = nkvault_vault::DEFAULT_PORT)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = nkvault_vault::DEFAULT_PORT,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
     pub port: u16,
 
     /// Only the `authorization { … }` block, self-contained, for an include

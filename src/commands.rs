@@ -2,12 +2,14 @@
 //! library called, the result printed.
 
 use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use clap::CommandFactory;
 use nkvault_vault::{
-    check_output_path, write_atomic, Mode, Name, Permissions, Protection, RenderOptions, Replace,
-    Unlocked, Vault,
+    check_output_path, write_atomic, Mode, Name, PendingWrite, Permissions, Protection,
+    RenderOptions, Replace, Unlocked, Vault,
 };
 use zeroize::Zeroizing;
 
@@ -21,6 +23,8 @@ use crate::view;
 
 /// Mode bits of a rendered nats-server.conf: it holds public keys only.
 const CONF_MODE: u32 = 0o644;
+/// Mode bits of an exported seed file, whatever the umask.
+const SEED_FILE_MODE: u32 = 0o600;
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let global = &cli.global;
@@ -129,7 +133,9 @@ fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
 
 fn render_conf(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     let vault = Vault::open(&global.vault)?;
-    if let Some(output) = &args.output {
+    // `-o -` is standard output, as for export-file.
+    let output = args.output.filter(|path| path != Path::new("-"));
+    if let Some(output) = &output {
         check_output_path(output, vault.path(), Replace::Atomically)?;
     }
     if vault.entries().is_empty() {
@@ -140,7 +146,7 @@ fn render_conf(global: &Global, args: RenderArgs) -> Result<(), Failure> {
         fragment: args.fragment,
     };
     let text = vault.render(options);
-    match &args.output {
+    match &output {
         Some(output) => {
             write_atomic(output, text.as_bytes(), CONF_MODE, Replace::Atomically)?;
             let users = vault.entries().len();
@@ -160,6 +166,7 @@ fn export_env(global: &Global, args: ExportEnvArgs) -> Result<(), Failure> {
     let unlocked = unlock(&vault, global)?;
     let seed = vault.seed(&unlocked, &args.name)?;
     let line = Zeroizing::new(format!("{}={}\n", args.var, seed.expose()));
+    warn_if_stdout_is_readable_by_others();
     print(line.as_bytes())
 }
 
@@ -174,17 +181,23 @@ fn export_file(global: &Global, args: ExportFileArgs) -> Result<(), Failure> {
     };
     // Every check on the output path comes before the unlock, so that a
     // refused path costs no passphrase and decrypts nothing.
-    if !to_stdout {
+    // Starting the write (its empty temporary file) also proves that the
+    // directory takes a new file.
+    let pending = if to_stdout {
+        None
+    } else {
         check_output_path(&args.output, vault.path(), replace)?;
-    }
+        Some(PendingWrite::start(&args.output, SEED_FILE_MODE, replace)?)
+    };
 
     let unlocked = unlock(&vault, global)?;
     let seed = vault.seed(&unlocked, &args.name)?;
     let contents = Zeroizing::new(format!("{}\n", seed.expose()));
-    if to_stdout {
+    let Some(pending) = pending else {
+        warn_if_stdout_is_readable_by_others();
         return print(contents.as_bytes());
-    }
-    write_atomic(&args.output, contents.as_bytes(), 0o600, replace)?;
+    };
+    pending.finish(contents.as_bytes())?;
     note(&format!(
         "wrote the seed of {} to {} (mode 0600)",
         args.name,
@@ -193,11 +206,31 @@ fn export_file(global: &Global, args: ExportFileArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A seed goes to standard output only where the user sent it; if that is a
+/// file others can read (a `.env` made under the usual umask 022), say so.
+fn warn_if_stdout_is_readable_by_others() {
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    if let Ok(meta) = std::fs::File::from(fd).metadata() {
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            warn(&format!(
+                "the seed goes to a file that others can read (mode {mode:o}); \
+                 chmod 600 it, and create such files under `umask 077`"
+            ));
+        }
+    }
+}
+
 /// The one unlock of a command: one scrypt in passphrase mode, the identity
 /// files in recipients mode.
 fn unlock(vault: &Vault, global: &Global) -> Result<Unlocked, Failure> {
     match vault.mode() {
         Mode::Passphrase => {
+            if !global.identities.is_empty() {
+                warn("-i is not used: this vault is unlocked with its passphrase");
+            }
             let passphrase = passphrase::read(global.passphrase_file.as_deref(), Ask::Unlock)?;
             Ok(vault.unlock_with_passphrase(&passphrase)?)
         }

@@ -3,13 +3,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use nkvault_vault::Passphrase;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::failure::Failure;
+use crate::failure::{warn, Failure};
 
 /// Whether the passphrase is new (asked twice on a terminal) or opens a vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +50,18 @@ fn from_file(path: &Path) -> Result<Passphrase, Failure> {
     // Room for the longest line and its newline, allocated once so that no
     // copy of the passphrase is left behind by a reallocation.
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_PASSPHRASE_LINE + 2));
-    File::open(path)
-        .and_then(|file| {
-            file.take(MAX_PASSPHRASE_LINE as u64 + 2)
-                .read_to_end(&mut bytes)
-        })
+    let file = File::open(path).map_err(cannot_read)?;
+    if let Ok(meta) = file.metadata() {
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            warn(&format!(
+                "passphrase file {} can be read by others (mode {mode:o}); chmod 600 it",
+                path.display()
+            ));
+        }
+    }
+    file.take(MAX_PASSPHRASE_LINE as u64 + 2)
+        .read_to_end(&mut bytes)
         .map_err(cannot_read)?;
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);

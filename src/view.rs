@@ -7,7 +7,9 @@ use serde::Serialize;
 use crate::commands::print;
 use crate::failure::{note, Failure};
 
-/// An entry as JSON: every public field, never the ciphertext.
+/// An entry as JSON: every public field, never the ciphertext. Every key is
+/// always present, empty lists and `false` included, so a script never has to
+/// guess the shape.
 #[derive(Serialize)]
 struct EntryJson<'a> {
     name: &'a str,
@@ -15,7 +17,28 @@ struct EntryJson<'a> {
     key_type: &'static str,
     public_key: &'a str,
     created: &'a str,
-    permissions: &'a Permissions,
+    permissions: PermissionsJson<'a>,
+}
+
+#[derive(Serialize)]
+struct PermissionsJson<'a> {
+    publish: &'a [Subject],
+    subscribe: &'a [Subject],
+    deny_publish: &'a [Subject],
+    deny_subscribe: &'a [Subject],
+    allow_responses: bool,
+}
+
+impl<'a> From<&'a Permissions> for PermissionsJson<'a> {
+    fn from(p: &'a Permissions) -> Self {
+        PermissionsJson {
+            publish: &p.publish,
+            subscribe: &p.subscribe,
+            deny_publish: &p.deny_publish,
+            deny_subscribe: &p.deny_subscribe,
+            allow_responses: p.allow_responses,
+        }
+    }
 }
 
 impl<'a> From<&'a Entry> for EntryJson<'a> {
@@ -25,7 +48,7 @@ impl<'a> From<&'a Entry> for EntryJson<'a> {
             key_type: "user",
             public_key: entry.public_key.as_str(),
             created: &entry.created,
-            permissions: &entry.permissions,
+            permissions: PermissionsJson::from(&entry.permissions),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::{detach_from_terminal, stderr, stdout, Scratch, BIN, PASSPHRASE};
+use common::{detach_from_terminal, stderr, stdout, write_private, Scratch, BIN, PASSPHRASE};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------
@@ -176,14 +176,14 @@ fn passphrase_file_first_line_only_and_one_line_ending_stripped() {
         ("bare", PASSPHRASE.to_owned()),
         ("more", format!("{PASSPHRASE}\nsecond line\n")),
     ] {
-        fs::write(scratch.path(file), contents).unwrap();
+        write_private(&scratch.path(file), contents);
         let output = ok(scratch
             .nkvault()
             .args(["--passphrase-file", file, "export-env", "node1"]));
         assert!(stdout(&output).starts_with("NKEY_SEED=SU"), "{file}");
     }
     // Only one newline is stripped: a trailing space is part of the passphrase.
-    fs::write(scratch.path("space"), format!("{PASSPHRASE} \n")).unwrap();
+    write_private(&scratch.path("space"), format!("{PASSPHRASE} \n"));
     scratch.fails(
         scratch
             .nkvault()
@@ -657,7 +657,7 @@ fn add_through_a_symlinked_vault_updates_the_real_vault() {
 #[test]
 fn wrong_passphrase_is_refused() {
     let (scratch, _) = vault_with_two();
-    fs::write(scratch.path("wrong"), "not the passphrase\n").unwrap();
+    write_private(&scratch.path("wrong"), "not the passphrase\n");
     let output = scratch.fails(
         scratch
             .nkvault()
@@ -680,7 +680,7 @@ fn wrong_passphrase_is_refused() {
         "wrong passphrase",
     );
     // An empty passphrase file opens nothing either.
-    fs::write(scratch.path("empty"), "").unwrap();
+    write_private(&scratch.path("empty"), "");
     scratch.fails(
         scratch
             .nkvault()
@@ -750,7 +750,7 @@ fn missing_passphrase_file_is_named() {
 fn init_refuses_an_empty_passphrase_file() {
     let scratch = Scratch::new();
     for (file, contents) in [("empty", ""), ("newline", "\n"), ("crlf", "\r\n")] {
-        fs::write(scratch.path(file), contents).unwrap();
+        write_private(&scratch.path(file), contents);
         let output = scratch.fails(
             scratch
                 .nkvault()
@@ -766,7 +766,7 @@ fn init_refuses_an_empty_passphrase_file() {
 #[test]
 fn non_utf8_passphrase_file_is_refused() {
     let (scratch, _) = vault_with_two();
-    fs::write(scratch.path("bin"), b"\xff\xfe\n").unwrap();
+    write_private(&scratch.path("bin"), b"\xff\xfe\n");
     scratch.fails(
         scratch
             .nkvault()
@@ -1584,7 +1584,7 @@ fn seeds_land_only_in_the_file_export_file_wrote() {
         true,
     );
     // Failures after an unlock must not leak either.
-    fs::write(scratch.path("wrong"), "nope\n").unwrap();
+    write_private(&scratch.path("wrong"), "nope\n");
     run(
         "wrong passphrase",
         scratch
@@ -1668,5 +1668,125 @@ fn seeds_land_only_in_the_file_export_file_wrote() {
             "pass",
             "wrong"
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// What a newcomer ran into (regressions)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn render_conf_dash_is_standard_output() {
+    let (scratch, keys) = vault_with_two();
+    let output = ok(scratch.nkvault().args(["render-conf", "-o", "-"]));
+    assert!(stdout(&output).contains(&keys[0]));
+    assert!(!scratch.path("-").exists(), "a file named '-' was written");
+}
+
+#[test]
+fn a_passphrase_file_others_can_read_gets_a_warning() {
+    let (scratch, _) = vault_with_two();
+    fs::set_permissions(scratch.path("pass"), fs::Permissions::from_mode(0o644)).unwrap();
+    let output = ok(scratch.with_passphrase().args(["export-env", "node1"]));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("nkvault: warning: passphrase file pass can be read by others (mode 644)"),
+        "{err}"
+    );
+    assert!(stdout(&output).starts_with("NKEY_SEED=SU"));
+}
+
+/// export-env with its standard output sent to `file`; returns stderr.
+fn export_env_into(scratch: &Scratch, file: &Path) -> String {
+    let out = fs::OpenOptions::new().append(true).open(file).unwrap();
+    let mut command = std::process::Command::new(BIN);
+    command
+        .current_dir(scratch.dir.path())
+        .env_remove("NKVAULT_IDENTITY")
+        .args(["--vault", "nkvault.toml", "--passphrase-file", "pass"])
+        .args(["export-env", "node1"])
+        .stdout(out);
+    detach_from_terminal(&mut command);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    stderr(&output)
+}
+
+#[test]
+fn a_seed_sent_to_a_file_others_can_read_gets_a_warning() {
+    let (scratch, _) = vault_with_two();
+    let open = scratch.path("open.env");
+    fs::write(&open, "").unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o644)).unwrap();
+    let err = export_env_into(&scratch, &open);
+    assert!(err.contains("others can read (mode 644)"), "{err}");
+    assert!(fs::read_to_string(&open)
+        .unwrap()
+        .starts_with("NKEY_SEED=SU"));
+
+    let private = scratch.path("private.env");
+    write_private(&private, "");
+    assert_eq!(export_env_into(&scratch, &private), "");
+}
+
+#[test]
+fn export_file_to_a_directory_that_takes_no_file_fails_before_the_unlock() {
+    // /proc takes no new file, even for root. No passphrase source is given:
+    // had nkvault unlocked first, the error would be about the terminal.
+    let (scratch, _) = vault_with_two();
+    scratch.fails(
+        scratch
+            .nkvault()
+            .args(["export-file", "node1", "-o", "/proc/nkvault-test.seed"]),
+        1,
+        "cannot write /proc/nkvault-test.seed",
+    );
+}
+
+#[test]
+fn an_identity_on_a_passphrase_vault_is_named_as_unused() {
+    let (scratch, _) = vault_with_two();
+    let output = ok(scratch
+        .with_passphrase()
+        .args(["-i", "nothing.key", "export-env", "node1"]));
+    assert!(
+        stderr(&output).contains("-i is not used: this vault is unlocked with its passphrase"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn refused_outputs_say_what_to_do() {
+    let (scratch, _) = vault_with_two();
+    fs::write(scratch.path("taken.seed"), "keep\n").unwrap();
+    std::os::unix::fs::symlink("taken.seed", scratch.path("link.seed")).unwrap();
+    let cases = [
+        ("missing/node1.seed", "mkdir -p"),
+        ("taken.seed", "--force"),
+        ("link.seed", "the link points to"),
+        ("nkvault.toml", "another file"),
+    ];
+    for (path, hint) in cases {
+        let output = scratch.fails(
+            scratch.nkvault().args(["export-file", "node1", "-o", path]),
+            1,
+            "refusing to write",
+        );
+        let err = stderr(&output);
+        assert!(
+            err.contains("nkvault: hint: ") && err.contains(hint),
+            "{path}: {err}"
+        );
+    }
+}
+
+#[test]
+fn port_zero_is_a_usage_error() {
+    let (scratch, _) = vault_with_two();
+    scratch.fails(
+        scratch.nkvault().args(["render-conf", "--port", "0"]),
+        2,
+        "--port",
     );
 }

@@ -118,7 +118,7 @@ fn a_passphrase_file_without_end_is_refused_at_once() {
     // A short first line followed by much more is still a passphrase file.
     let mut text = format!("{}\n", common::PASSPHRASE);
     text.push_str(&"x".repeat(4 << 20));
-    fs::write(scratch.path("big-pass"), text).unwrap();
+    common::write_private(&scratch.path("big-pass"), text);
     let output = scratch
         .nkvault()
         .args(["--passphrase-file", "big-pass", "export-env", "node1"])

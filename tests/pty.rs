@@ -118,7 +118,7 @@ fn init_asks_twice_and_never_echoes() {
 
     // The typed passphrase is the vault's: it opens it from a file too.
     scratch.add(&["node1"]);
-    std::fs::write(scratch.path("pass"), format!("{TYPED}\n")).unwrap();
+    common::write_private(&scratch.path("pass"), format!("{TYPED}\n"));
     assert!(scratch.seed("node1").starts_with("SU"));
 }
 

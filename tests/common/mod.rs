@@ -27,7 +27,7 @@ impl Scratch {
         let scratch = Scratch {
             dir: tempfile::tempdir().expect("a temporary directory"),
         };
-        std::fs::write(scratch.path("pass"), format!("{PASSPHRASE}\n")).unwrap();
+        write_private(&scratch.path("pass"), format!("{PASSPHRASE}\n"));
         scratch
     }
 
@@ -132,6 +132,14 @@ impl Scratch {
         assert_eq!(self.files(), files_before, "files appeared or vanished");
         output
     }
+}
+
+/// Writes a file only its owner can read, as a careful operator keeps a
+/// passphrase file (nkvault warns about any other mode).
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 pub fn stdout(output: &Output) -> String {

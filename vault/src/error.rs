@@ -175,8 +175,8 @@ impl Error {
                  with a letter or digit"
                     .to_owned()
             }
-            Error::DuplicateName(_) => {
-                "pick another name, or see the existing entry with `nkvault show`".to_owned()
+            Error::DuplicateName(name) => {
+                format!("pick another name, or see the existing entry with `nkvault show {name}`")
             }
             Error::RepeatedName(_) => "give each new name once".to_owned(),
             Error::UnknownName { suggestion, .. } => match suggestion {
@@ -213,8 +213,22 @@ impl Error {
                  backup"
                     .to_owned()
             }
-            Error::OutputRefused { reason, .. } if reason.contains("exists") => {
-                "pass --force to replace it".to_owned()
+            Error::OutputRefused { reason, .. } => {
+                let hint = match *reason {
+                    "it already exists" => "pass --force to replace it",
+                    "its directory does not exist" => "create the directory first (mkdir -p)",
+                    "it is a symbolic link" => {
+                        "name the file the link points to, or remove the link"
+                    }
+                    "it is the vault itself" => "name another file for the output",
+                    _ => "name a regular file in an existing directory",
+                };
+                hint.to_owned()
+            }
+            Error::InvalidIdentityFile { .. } => {
+                "an identity file holds AGE-SECRET-KEY-1… lines, as `age-keygen -o FILE` writes \
+                 them"
+                    .to_owned()
             }
             _ => return None,
         };

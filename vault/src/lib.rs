@@ -53,7 +53,7 @@ pub use name::{Name, MAX_NAME_LEN};
 pub use permissions::{Permissions, Subject};
 pub use render::{RenderOptions, DEFAULT_PORT};
 pub use secret::{Passphrase, Seed};
-pub use store::{check_output_path, write_atomic, Replace};
+pub use store::{check_output_path, write_atomic, PendingWrite, Replace};
 pub use vault::{Protection, Unlocked, Vault, VAULT_MODE};
 
 /// The scrypt work factor of a new vault: what every age implementation accepts.

@@ -31,37 +31,66 @@ fn parent_dir(path: &Path) -> &Path {
 /// `mode` (whatever the umask), flushed to disk and renamed over `path`; then
 /// the directory is flushed so the rename itself survives a crash.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, replace: Replace) -> Result<()> {
-    let dir = parent_dir(path);
-    let cannot_write = |e| Error::io("cannot write", path, e);
+    PendingWrite::start(path, mode, replace)?.finish(contents)
+}
 
-    let mut temp = tempfile::Builder::new()
-        .prefix(".nkvault-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| cannot_write(without_temp_path(e)))?;
-    temp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(cannot_write)?;
-    temp.write_all(contents).map_err(cannot_write)?;
-    temp.as_file().sync_all().map_err(cannot_write)?;
+/// An atomic write whose temporary file exists but holds nothing yet.
+///
+/// Starting the write first proves that the directory takes a new file before
+/// anything is decrypted for it: a seed export to a read-only directory fails
+/// before the passphrase is asked. Dropped unfinished, it removes its file.
+#[derive(Debug)]
+pub struct PendingWrite {
+    temp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+    replace: Replace,
+}
 
-    match replace {
-        Replace::Atomically => temp
-            .persist(path)
-            .map(drop)
-            .map_err(|e| cannot_write(e.error)),
-        Replace::Never => temp.persist_noclobber(path).map(drop).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::OutputRefused {
-                    path: path.to_owned(),
-                    reason: "it already exists",
+impl PendingWrite {
+    /// Creates the temporary file beside `path`, with `mode`.
+    pub fn start(path: &Path, mode: u32, replace: Replace) -> Result<Self> {
+        let cannot_write = |e| Error::io("cannot write", path, e);
+        let temp = tempfile::Builder::new()
+            .prefix(".nkvault-")
+            .suffix(".tmp")
+            .tempfile_in(parent_dir(path))
+            .map_err(|e| cannot_write(without_temp_path(e)))?;
+        temp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(cannot_write)?;
+        Ok(PendingWrite {
+            temp,
+            path: path.to_owned(),
+            replace,
+        })
+    }
+
+    /// Writes `contents`, flushes, and renames the file into place.
+    pub fn finish(mut self, contents: &[u8]) -> Result<()> {
+        let path = self.path.as_path();
+        let cannot_write = |e| Error::io("cannot write", path, e);
+        self.temp.write_all(contents).map_err(cannot_write)?;
+        self.temp.as_file().sync_all().map_err(cannot_write)?;
+
+        match self.replace {
+            Replace::Atomically => self
+                .temp
+                .persist(path)
+                .map(drop)
+                .map_err(|e| cannot_write(e.error)),
+            Replace::Never => self.temp.persist_noclobber(path).map(drop).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::OutputRefused {
+                        path: path.to_owned(),
+                        reason: "it already exists",
+                    }
+                } else {
+                    cannot_write(e.error)
                 }
-            } else {
-                cannot_write(e.error)
-            }
-        }),
-    }?;
-    sync_dir(dir).map_err(cannot_write)
+            }),
+        }?;
+        sync_dir(parent_dir(path)).map_err(cannot_write)
+    }
 }
 
 /// tempfile names its own random path in errors; the user named another one,

@@ -21,16 +21,7 @@ use serde_json::Value;
 
 /// Like `Scratch::nkvault`, but the child runs with `umask` set first.
 fn with_umask(scratch: &Scratch, umask: libc::mode_t) -> Command {
-    let mut command = std::process::Command::new(BIN);
-    command.current_dir(scratch.dir.path());
-    for var in [
-        "NKVAULT_VAULT",
-        "NKVAULT_PASSPHRASE_FILE",
-        "NKVAULT_IDENTITY",
-    ] {
-        command.env_remove(var);
-    }
-    detach_from_terminal(&mut command);
+    let mut command = scratch.std_nkvault();
     // SAFETY: umask is async-signal-safe and touches no memory of the parent.
     unsafe {
         command.pre_exec(move || {
@@ -1699,15 +1690,12 @@ fn a_passphrase_file_others_can_read_gets_a_warning() {
 /// export-env with its standard output sent to `file`; returns stderr.
 fn export_env_into(scratch: &Scratch, file: &Path) -> String {
     let out = fs::OpenOptions::new().append(true).open(file).unwrap();
-    let mut command = std::process::Command::new(BIN);
-    command
-        .current_dir(scratch.dir.path())
-        .env_remove("NKVAULT_IDENTITY")
-        .args(["--vault", "nkvault.toml", "--passphrase-file", "pass"])
-        .args(["export-env", "node1"])
-        .stdout(out);
-    detach_from_terminal(&mut command);
-    let output = command.output().unwrap();
+    let output = scratch
+        .std_nkvault()
+        .args(["--passphrase-file", "pass", "export-env", "node1"])
+        .stdout(out)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     stderr(&output)
 }

@@ -29,22 +29,6 @@ fn edit_vault(scratch: &Scratch, from: &str, to: &str) {
     fs::write(scratch.vault(), text.replacen(from, to, 1)).unwrap();
 }
 
-/// nkvault as a plain `std::process::Command`, whose standard streams can
-/// be pointed anywhere (assert_cmd always captures them).
-fn raw_nkvault(scratch: &Scratch) -> std::process::Command {
-    let mut command = std::process::Command::new(common::BIN);
-    command.current_dir(scratch.dir.path());
-    for var in [
-        "NKVAULT_VAULT",
-        "NKVAULT_PASSPHRASE_FILE",
-        "NKVAULT_IDENTITY",
-    ] {
-        command.env_remove(var);
-    }
-    common::detach_from_terminal(&mut command);
-    command
-}
-
 fn dev_full() -> Stdio {
     Stdio::from(
         OpenOptions::new()
@@ -177,7 +161,8 @@ fn a_full_stderr_is_no_panic() {
     scratch.init();
     scratch.add(&["node1"]);
     let status = |args: &[&str]| {
-        raw_nkvault(&scratch)
+        scratch
+            .std_nkvault()
             .args(["--passphrase-file", "pass"])
             .args(args)
             .stderr(dev_full())
@@ -347,7 +332,8 @@ fn add_that_cannot_print_says_the_keys_were_added() {
     // script that retried found the names taken.
     let scratch = Scratch::new();
     scratch.init();
-    let output = raw_nkvault(&scratch)
+    let output = scratch
+        .std_nkvault()
         .args(["add", "node1", "node2"])
         .stdout(dev_full())
         .output()

@@ -43,6 +43,13 @@ impl Scratch {
     /// NKVAULT_* variable of the developer's shell leaks in, and there is no
     /// controlling terminal, so nothing can wait on a prompt.
     pub fn nkvault(&self) -> Command {
+        Command::from_std(self.std_nkvault())
+    }
+
+    /// The same as [`Scratch::nkvault`], as a plain `std::process::Command`
+    /// whose standard streams can be pointed anywhere and that takes more
+    /// `pre_exec` steps (assert_cmd always captures the streams).
+    pub fn std_nkvault(&self) -> std::process::Command {
         let mut command = std::process::Command::new(BIN);
         command.current_dir(self.dir.path());
         for var in [
@@ -53,7 +60,7 @@ impl Scratch {
             command.env_remove(var);
         }
         detach_from_terminal(&mut command);
-        Command::from_std(command)
+        command
     }
 
     /// nkvault with `--passphrase-file pass`.

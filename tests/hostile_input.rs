@@ -278,9 +278,48 @@ fn a_cut_seed_ciphertext_says_what_to_do() {
 
 #[test]
 fn a_passphrase_vault_seed_for_another_key_does_not_ask_for_an_identity() {
-    // Regression: a seed added after the recipients line of a passphrase vault
-    // was replaced said "pass the identity file … with -i", an option that
-    // means nothing to a passphrase vault.
+    // Regression: a seed encrypted to another key than the vault's identity
+    // said "pass the identity file … with -i", an option that means nothing
+    // to a passphrase vault.
+    let scratch = Scratch::new();
+    scratch.init();
+    scratch.add(&["node1"]);
+    scratch
+        .with_passphrase()
+        .args(["--vault", "other.toml", "init", "--work-factor", "10"])
+        .assert()
+        .success();
+    scratch
+        .nkvault()
+        .args(["--vault", "other.toml", "add", "node1"])
+        .assert()
+        .success();
+    let seed_block = |path| {
+        let text = fs::read_to_string(path).unwrap();
+        let start = text.find("seed = \"\"\"").unwrap();
+        let end = start
+            + text[start..]
+                .find("-----END AGE ENCRYPTED FILE-----")
+                .unwrap();
+        text[start..end].to_owned()
+    };
+    let ours = seed_block(scratch.vault());
+    let theirs = seed_block(scratch.path("other.toml"));
+    edit_vault(&scratch, &ours, &theirs);
+    let output = scratch.fails(
+        scratch.with_passphrase().args(["export-env", "node1"]),
+        1,
+        "entry \"node1\" cannot be decrypted: it is encrypted to another key than the \
+         vault's identity",
+    );
+    assert!(!stderr(&output).contains("-i"), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_passphrase_vault_whose_recipient_was_edited_is_refused_on_unlock() {
+    // Keys added after the recipients line was swapped are encrypted to the
+    // swapper. The unlock sees the vault's real identity and refuses.
     let scratch = Scratch::new();
     scratch.init();
     scratch
@@ -301,10 +340,13 @@ fn a_passphrase_vault_seed_for_another_key_does_not_ask_for_an_identity() {
     let output = scratch.fails(
         scratch.with_passphrase().args(["export-env", "node1"]),
         1,
-        "entry \"node1\" cannot be decrypted: it is encrypted to another key than the \
-         vault's identity",
+        "its recipient is not the public key of its own identity",
     );
-    assert!(!stderr(&output).contains("-i"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("restore it from git"),
+        "{}",
+        stderr(&output)
+    );
     assert!(output.stdout.is_empty());
 }
 

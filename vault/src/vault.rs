@@ -234,6 +234,18 @@ impl Vault {
             .as_ref()
             .ok_or(Error::IdentityRequired)?;
         let identity = crypto::open_identity(&sealed.identity, passphrase, &self.path)?;
+        // The recipient in the clear is what `add` encrypts new seeds to. If it
+        // is not this identity's, someone edited it, and seeds added since
+        // went to them: say so now rather than hand out anything.
+        if self.file.recipients.first() != Some(&identity.to_public().to_string()) {
+            return Err(Error::VaultCorrupt {
+                path: self.path.clone(),
+                reason: "its recipient is not the public key of its own identity (the \
+                         recipients line was edited; keys added since are encrypted to \
+                         someone else)"
+                    .to_owned(),
+            });
+        }
         Ok(Unlocked {
             identities: vec![Box::new(identity)],
         })

@@ -120,10 +120,11 @@ impl Vault {
     /// Runs `change` on the vault with the directory locked, and saves the
     /// result atomically if it succeeds. Two writers never lose each other's keys.
     pub fn update<T>(path: &Path, change: impl FnOnce(&mut Vault) -> Result<T>) -> Result<T> {
-        // Read once before locking, so that a missing vault (or directory) is
-        // reported as such rather than as a failure to lock; read again under
-        // the lock, since another writer may have changed it in between.
-        Vault::open(path)?;
+        // A missing vault (or directory) is reported as such, not as a failure
+        // to lock its directory; the vault itself is read once, under the lock.
+        if matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            return Err(Error::VaultMissing(path.to_owned()));
+        }
         let _lock = VaultLock::acquire(&through_links(path))?;
         let mut vault = Vault::open(path)?;
         let result = change(&mut vault)?;

@@ -117,6 +117,58 @@ pub enum Command {
     )]
     ExportFile(ExportFileArgs),
 
+    /// Give NAME a new key; with --overlap the old one stays accepted until --finish
+    #[command(after_help = "A rotation without downtime:\n  \
+        nkvault rotate node1 --overlap                  # the server will accept both keys\n  \
+        nkvault render-conf -o nats-server.conf --reload /var/run/nats.pid\n  \
+        nkvault export-file node1 -o - | ssh node1 …    # the node switches to the new seed\n  \
+        nkvault rotate node1 --finish                   # the old key is dropped\n  \
+        nkvault render-conf -o nats-server.conf --reload /var/run/nats.pid")]
+    Rotate(RotateArgs),
+
+    /// Remove entries and their keys from the vault
+    #[command(after_help = "Examples:\n  \
+        nkvault remove node7            # asks for confirmation on a terminal\n  \
+        nkvault remove node7 node8 --yes")]
+    Remove(RemoveArgs),
+
+    /// Bring existing user seeds into the vault (from stdin, a file or a directory)
+    #[command(
+        after_help = "The seed is read from standard input (hidden, on a terminal) or \
+        from --from-file; never from the command line.\n\n\
+        Examples:\n  \
+        nkvault import node1 --from-file node1.seed\n  \
+        nkvault import node1 < node1.seed\n  \
+        nkvault import --dir ~/.local/share/nats/nsc/keys --prefix nsc-\n  \
+        nkvault import --dir seeds/      # seeds/node1.nk becomes entry node1"
+    )]
+    Import(ImportArgs),
+
+    /// Change the passphrase of a passphrase-mode vault
+    #[command(after_help = "Examples:\n  \
+        nkvault passwd                  # asks the old passphrase, then the new one twice\n  \
+        nkvault passwd --passphrase-file old.txt --new-passphrase-file new.txt")]
+    Passwd(PasswdArgs),
+
+    /// List or change who can decrypt a recipients-mode vault
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+
+    /// Decrypt every entry and check that it is intact and bound to its name
+    Verify(VerifyArgs),
+
+    /// Run COMMAND with the seed of NAME, written nowhere on disk
+    #[command(
+        after_help = "By default the seed is in an in-memory file (memfd) that COMMAND \
+        inherits, named by NKEY_SEED_FILE=/dev/fd/N; it can be read again on every \
+        reconnect. --env puts the seed itself in NKEY_SEED instead.\n\
+        nkvault replaces itself with COMMAND: its exit status and signals are COMMAND's.\n\n\
+        Examples:\n  \
+        nkvault exec node1 -- ctrl-agent --server nats://nats:4222\n  \
+        nkvault exec node1 --env --var CTRL_SEED -- ./agent"
+    )]
+    Exec(ExecArgs),
+
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  nkvault completions bash > /etc/bash_completion.d/nkvault"
@@ -219,6 +271,152 @@ pub struct RenderArgs {
     /// Only the `authorization { … }` block, self-contained, for an include
     #[arg(long, conflicts_with = "port")]
     pub fragment: bool,
+
+    /// Run `nats-server -t` on the result; a config it rejects replaces nothing
+    #[arg(long)]
+    pub check: bool,
+
+    /// After writing, ask the running server to reload (implies --check); give
+    /// its PID or pid file, or nothing to let `nats-server --signal` find it
+    #[arg(long, value_name = "PIDFILE|PID", num_args = 0..=1, default_missing_value = "", requires = "output")]
+    pub reload: Option<String>,
+
+    /// The nats-server binary used by --check and --reload
+    #[arg(long, value_name = "PATH", env = "NKVAULT_NATS_SERVER")]
+    pub nats_server: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The entry
+    pub name: String,
+
+    /// Keep accepting the old key until `rotate NAME --finish`
+    #[arg(long, conflicts_with = "finish")]
+    pub overlap: bool,
+
+    /// End an overlap: drop the old key from the vault and the config
+    #[arg(long)]
+    pub finish: bool,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The entries to remove
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Do not ask for confirmation (needed without a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The name of the new entry
+    #[arg(required_unless_present = "dir", conflicts_with = "dir")]
+    pub name: Option<String>,
+
+    /// Read the seed from FILE instead of standard input
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+
+    /// Import every *.nk and *.seed file under DIR (nk files, an nsc keystore)
+    #[arg(long, value_name = "DIR", conflicts_with = "from_file")]
+    pub dir: Option<PathBuf>,
+
+    /// With --dir: put PREFIX before each name
+    #[arg(long, value_name = "PREFIX", requires = "dir", default_value = "")]
+    pub prefix: String,
+
+    #[command(flatten)]
+    pub permissions: PermissionArgs,
+
+    /// Print the new entries as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// Read the new passphrase from the first line of FILE instead of the terminal
+    #[arg(long, value_name = "PATH", env = "NKVAULT_NEW_PASSPHRASE_FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+
+    /// A new scrypt work factor (log2 of the cost); the current one if not given
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u8).range(
+            nkvault_vault::MIN_WORK_FACTOR as i64..=nkvault_vault::MAX_WORK_FACTOR as i64
+        ),
+    )]
+    pub work_factor: Option<u8>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// Print the recipients every seed is encrypted to
+    List(RecipientsListArgs),
+
+    /// Encrypt every seed to more recipients (one unlock with -i)
+    #[command(after_help = "Example:\n  nkvault -i me.key recipients add -r age1teammate…")]
+    Add(RecipientsChange),
+
+    /// Stop encrypting seeds to recipients (one unlock with -i)
+    #[command(
+        after_help = "Removed recipients can still read old copies of the vault \
+        (backups, git history): rotate the keys they could read.\n\n\
+        Example:\n  nkvault -i me.key recipients remove -r age1former…"
+    )]
+    Remove(RecipientsChange),
+}
+
+#[derive(Debug, Args)]
+pub struct RecipientsListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecipientsChange {
+    /// An age recipient (age1…) (repeatable)
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// The recipients listed in FILE (repeatable)
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The entry whose seed COMMAND gets
+    pub name: String,
+
+    /// Put the seed itself in the environment (NKEY_SEED) instead of a memfd
+    #[arg(long)]
+    pub env: bool,
+
+    /// The variable to set (default NKEY_SEED_FILE, or NKEY_SEED with --env)
+    #[arg(long, value_name = "VAR", value_parser = parse_var)]
+    pub var: Option<String>,
+
+    /// The command and its arguments
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

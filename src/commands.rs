@@ -8,21 +8,17 @@ use std::path::Path;
 
 use clap::CommandFactory;
 use nkvault_vault::{
-    check_output_path, write_atomic, Mode, Name, PendingWrite, Permissions, Protection,
-    RenderOptions, Replace, Unlocked, Vault,
+    check_output_path, Mode, Name, PendingWrite, Permissions, Protection, Replace, Unlocked, Vault,
 };
 use zeroize::Zeroizing;
 
 use crate::cli::{
     AddArgs, Cli, Command, CompletionsArgs, ExportEnvArgs, ExportFileArgs, Global, InitArgs,
-    RenderArgs,
 };
 use crate::failure::{note, stdout_error, warn, Failure};
 use crate::passphrase::{self, Ask};
-use crate::view;
+use crate::{lifecycle, view};
 
-/// Mode bits of a rendered nats-server.conf: it holds public keys only.
-const CONF_MODE: u32 = 0o644;
 /// Mode bits of an exported seed file, whatever the umask.
 const SEED_FILE_MODE: u32 = 0o600;
 
@@ -33,9 +29,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Add(args) => add(global, args),
         Command::List(args) => view::list(&Vault::open(&global.vault)?, args.json),
         Command::Show(args) => view::show(&Vault::open(&global.vault)?, &args.name, args.json),
-        Command::RenderConf(args) => render_conf(global, args),
+        Command::RenderConf(args) => crate::render_conf::run(global, args),
         Command::ExportEnv(args) => export_env(global, args),
         Command::ExportFile(args) => export_file(global, args),
+        Command::Rotate(args) => lifecycle::rotate(global, args),
+        Command::Remove(args) => lifecycle::remove(global, args),
+        Command::Import(args) => crate::import::run(global, args),
+        Command::Passwd(args) => lifecycle::passwd(global, args),
+        Command::Recipients(command) => lifecycle::recipients(global, command),
+        Command::Verify(args) => lifecycle::verify(global, args),
+        Command::Exec(args) => crate::exec::run(global, args),
         Command::Completions(args) => completions(args),
     }
 }
@@ -131,35 +134,6 @@ fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
     })
 }
 
-fn render_conf(global: &Global, args: RenderArgs) -> Result<(), Failure> {
-    let vault = Vault::open(&global.vault)?;
-    // `-o -` is standard output, as for export-file.
-    let output = args.output.filter(|path| path != Path::new("-"));
-    if let Some(output) = &output {
-        check_output_path(output, vault.path(), Replace::Atomically)?;
-    }
-    if vault.entries().is_empty() {
-        warn("the vault has no entries: the server will accept no client");
-    }
-    let options = RenderOptions {
-        port: args.port,
-        fragment: args.fragment,
-    };
-    let text = vault.render(options);
-    match &output {
-        Some(output) => {
-            write_atomic(output, text.as_bytes(), CONF_MODE, Replace::Atomically)?;
-            let users = vault.entries().len();
-            note(&format!(
-                "wrote {} with {users} user key(s)",
-                output.display()
-            ));
-            Ok(())
-        }
-        None => print(text.as_bytes()),
-    }
-}
-
 fn export_env(global: &Global, args: ExportEnvArgs) -> Result<(), Failure> {
     let vault = Vault::open(&global.vault)?;
     vault.entry(&args.name)?;
@@ -225,7 +199,7 @@ fn warn_if_stdout_is_readable_by_others() {
 
 /// The one unlock of a command: one scrypt in passphrase mode, the identity
 /// files in recipients mode.
-fn unlock(vault: &Vault, global: &Global) -> Result<Unlocked, Failure> {
+pub fn unlock(vault: &Vault, global: &Global) -> Result<Unlocked, Failure> {
     match vault.mode() {
         Mode::Passphrase => {
             if !global.identities.is_empty() {

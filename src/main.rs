@@ -9,8 +9,12 @@
 
 mod cli;
 mod commands;
+mod exec;
 mod failure;
+mod import;
+mod lifecycle;
 mod passphrase;
+mod render_conf;
 mod view;
 
 use std::process::ExitCode;

@@ -18,6 +18,8 @@ struct EntryJson<'a> {
     public_key: &'a str,
     created: &'a str,
     permissions: PermissionsJson<'a>,
+    /// The key being rotated out, or null.
+    previous_public_key: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -49,11 +51,12 @@ impl<'a> From<&'a Entry> for EntryJson<'a> {
             public_key: entry.public_key.as_str(),
             created: &entry.created,
             permissions: PermissionsJson::from(&entry.permissions),
+            previous_public_key: entry.previous.as_ref().map(|p| p.public_key.as_str()),
         }
     }
 }
 
-fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+pub fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     let mut text = serde_json::to_vec_pretty(value).map_err(|e| Failure::new(e.to_string()))?;
     text.push(b'\n');
     print(&text)
@@ -71,7 +74,7 @@ pub fn list(vault: &Vault, json: bool) -> Result<(), Failure> {
     let width = vault
         .entries()
         .iter()
-        .map(|e| e.name.as_str().len())
+        .map(|e| e.name.as_str().len() + if e.previous.is_some() { 11 } else { 0 })
         .max()
         .unwrap_or(0)
         .max(4);
@@ -87,6 +90,14 @@ pub fn list(vault: &Vault, json: bool) -> Result<(), Failure> {
             entry.public_key,
             summary(&entry.permissions)
         ));
+        if let Some(previous) = &entry.previous {
+            out.push_str(&format!(
+                "{:<width$}  {}  until `nkvault rotate {} --finish`\n",
+                format!("{} (previous)", entry.name),
+                previous.public_key,
+                entry.name
+            ));
+        }
     }
     print(out.as_bytes())
 }
@@ -102,6 +113,12 @@ pub fn show(vault: &Vault, name: &str, json: bool) -> Result<(), Failure> {
     out.push_str("type:             user\n");
     out.push_str(&format!("public key:       {}\n", entry.public_key));
     out.push_str(&format!("created:          {}\n", entry.created));
+    if let Some(previous) = &entry.previous {
+        out.push_str(&format!(
+            "previous key:     {} (accepted until `nkvault rotate {} --finish`; rotated {})\n",
+            previous.public_key, entry.name, previous.rotated
+        ));
+    }
     out.push_str(&format!("publish allow:    {}\n", subjects(&p.publish)));
     out.push_str(&format!(
         "publish deny:     {}\n",

@@ -141,6 +141,52 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A seed given to import is not one user seed.
+    #[error("cannot import {what}: {problem}")]
+    InvalidSeed {
+        /// Where the seed came from ("seed file X", "standard input").
+        what: String,
+        /// What is wrong with it; never the seed itself.
+        problem: crate::SeedFileProblem,
+    },
+
+    /// An imported key is already in the vault.
+    #[error("the key for {name:?} is already in the vault, as {holder:?}")]
+    KeyInVault {
+        /// The name it was to be imported under.
+        name: String,
+        /// The entry (or the other imported name) that holds it.
+        holder: String,
+    },
+
+    /// `rotate --overlap` on an entry whose previous rotation is not finished.
+    #[error("{0:?} is already in a rotation with overlap")]
+    RotationInProgress(String),
+
+    /// `rotate --finish` on an entry with no rotation to finish.
+    #[error("{0:?} has no rotation to finish")]
+    NoRotation(String),
+
+    /// A passphrase-mode command on a recipients-mode vault.
+    #[error("this vault is in recipients mode: it has no passphrase")]
+    NotPassphraseMode,
+
+    /// A recipients-mode command on a passphrase-mode vault.
+    #[error("this vault is in passphrase mode: its only recipient is its own identity")]
+    NotRecipientsMode,
+
+    /// A change that would leave no recipient.
+    #[error("that would leave the vault with no recipient; nothing was changed")]
+    LastRecipient,
+
+    /// A recipient to add is already one.
+    #[error("{0} is already a recipient; nothing was changed")]
+    AlreadyRecipient(String),
+
+    /// A recipient to remove is not one.
+    #[error("{0} is not a recipient of this vault; nothing was changed")]
+    NotRecipient(String),
+
     /// An I/O error, with the path it concerns.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -229,6 +275,35 @@ impl Error {
                 "an identity file holds AGE-SECRET-KEY-1… lines, as `age-keygen -o FILE` writes \
                  them"
                     .to_owned()
+            }
+            Error::InvalidSeed { .. } => {
+                "a seed file holds one user seed (SU…) and at most one trailing newline, as \
+                 `nk -gen user` writes it"
+                    .to_owned()
+            }
+            Error::KeyInVault { holder, .. } => {
+                format!("it is already stored; `nkvault show {holder}` shows it")
+            }
+            Error::RotationInProgress(name) => format!(
+                "finish it first with `nkvault rotate {name} --finish`, or rotate without \
+                 --overlap to drop both old keys at once"
+            ),
+            Error::NoRotation(name) => {
+                format!("start one with `nkvault rotate {name} --overlap`")
+            }
+            Error::NotPassphraseMode => {
+                "recipients-mode vaults are unlocked with -i; change who can read it with \
+                 `nkvault recipients`"
+                    .to_owned()
+            }
+            Error::NotRecipientsMode => {
+                "change the passphrase with `nkvault passwd`; to share a vault, make one with \
+                 `nkvault init -r age1…` and import the seeds"
+                    .to_owned()
+            }
+            Error::LastRecipient => "add the new recipient before removing the old one".to_owned(),
+            Error::AlreadyRecipient(_) | Error::NotRecipient(_) => {
+                "`nkvault recipients list` shows the recipients".to_owned()
             }
             _ => return None,
         };

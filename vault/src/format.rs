@@ -19,6 +19,10 @@
 //! [entry.permissions]
 //! publish = [">"]
 //! subscribe = [">"]
+//!
+//! [entry.previous]            # only during `rotate --overlap`
+//! public_key = "UBB…"
+//! rotated = "2026-12-04T09:00:00Z"
 //! ```
 //!
 //! Entries are kept sorted by name, so that the file and the rendered config
@@ -77,6 +81,22 @@ pub struct Entry {
     pub(crate) seed: String,
     /// What the key may publish and subscribe to.
     pub permissions: Permissions,
+    /// During a rotation with overlap: the key being replaced, still accepted
+    /// by the server until the rotation is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousKey>,
+}
+
+/// The old key of an entry in the middle of a rotation. Only its public key
+/// is kept: the node that still uses it has its own copy of the seed, and
+/// nothing would ever need to decrypt it again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousKey {
+    /// The old public key, rendered beside the new one.
+    pub public_key: PublicKey,
+    /// When the rotation started, RFC 3339 in UTC.
+    pub rotated: String,
 }
 
 /// The vault's own identity, encrypted with the passphrase (passphrase mode only).
@@ -184,10 +204,17 @@ impl VaultFile {
                 }
             }
             if !keys.insert(entry.public_key.as_str()) {
-                return Err(format!(
-                    "public key of {:?} is used twice",
-                    entry.name.as_str()
-                ));
+                return Err(format!("public key of {name:?} is used twice"));
+            }
+            if let Some(previous) = &entry.previous {
+                if humantime::parse_rfc3339(&previous.rotated).is_err() {
+                    return Err(format!(
+                        "entry {name:?}: previous.rotated is not an RFC 3339 time in UTC"
+                    ));
+                }
+                if !keys.insert(previous.public_key.as_str()) {
+                    return Err(format!("previous public key of {name:?} is used twice"));
+                }
             }
         }
         Ok(())

@@ -47,14 +47,14 @@ mod vault;
 
 pub use crypto::{parse_recipient, read_recipients_file};
 pub use error::{Error, Result};
-pub use format::{Entry, KeyType, Mode, FORMAT};
-pub use keys::{public_key_of_user_seed, PublicKey, SeedProblem};
+pub use format::{Entry, KeyType, Mode, PreviousKey, FORMAT};
+pub use keys::{public_key_of_user_seed, read_user_seed, PublicKey, SeedFileProblem, SeedProblem};
 pub use name::{Name, MAX_NAME_LEN};
 pub use permissions::{Permissions, Subject};
 pub use render::{RenderOptions, DEFAULT_PORT};
 pub use secret::{Passphrase, Seed};
 pub use store::{check_output_path, write_atomic, PendingWrite, Replace};
-pub use vault::{Protection, Unlocked, Vault, VAULT_MODE};
+pub use vault::{EntryProblem, Protection, Rotation, Unlocked, Vault, VAULT_MODE};
 
 /// The scrypt work factor of a new vault: what every age implementation accepts.
 pub const DEFAULT_WORK_FACTOR: u8 = 18;

@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use crate::format::Entry;
+use crate::keys::PublicKey;
 use crate::permissions::{Permissions, Subject};
 
 /// The port nats-server listens on unless told otherwise.
@@ -43,13 +44,25 @@ pub fn render(entries: &[Entry], options: RenderOptions) -> String {
     out.push_str("authorization {\n  users: [\n");
     for entry in entries {
         let _ = writeln!(out, "    # {}", entry.name);
-        let _ = writeln!(out, "    {{");
-        let _ = writeln!(out, "      nkey: \"{}\"", entry.public_key);
-        write_permissions(&mut out, &entry.permissions);
-        out.push_str("    }\n");
+        write_user(&mut out, &entry.public_key, &entry.permissions);
+        if let Some(previous) = &entry.previous {
+            let _ = writeln!(
+                out,
+                "    # {name}: previous key, accepted until `nkvault rotate {name} --finish`",
+                name = entry.name
+            );
+            write_user(&mut out, &previous.public_key, &entry.permissions);
+        }
     }
     out.push_str("  ]\n}\n");
     out
+}
+
+fn write_user(out: &mut String, public_key: &PublicKey, permissions: &Permissions) {
+    out.push_str("    {\n");
+    let _ = writeln!(out, "      nkey: \"{public_key}\"");
+    write_permissions(out, permissions);
+    out.push_str("    }\n");
 }
 
 fn write_permissions(out: &mut String, permissions: &Permissions) {

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::format::{Entry, KeyType, Mode, PassphraseIdentity, VaultFile, FORMAT};
+use crate::format::{Entry, KeyType, Mode, PassphraseIdentity, PreviousKey, VaultFile, FORMAT};
 use crate::keys::{generate_user, PublicKey};
 use crate::name::{nearest, Name};
 use crate::permissions::Permissions;
@@ -40,6 +40,28 @@ pub struct Vault {
 /// The identities that decrypt a vault's seeds, after one unlock.
 pub struct Unlocked {
     identities: Vec<Box<dyn age::Identity>>,
+    /// The vault's own identity, in passphrase mode.
+    own: Option<age::x25519::Identity>,
+}
+
+/// What [`Vault::rotate`] did.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    /// The new public key of the entry.
+    pub public_key: PublicKey,
+    /// The old key, still accepted until [`Vault::finish_rotation`] (overlap only).
+    pub previous: Option<PublicKey>,
+    /// Keys no longer in the vault: the server refuses them once it reloads.
+    pub dropped: Vec<PublicKey>,
+}
+
+/// An entry that failed [`Vault::verify`], and why.
+#[derive(Debug)]
+pub struct EntryProblem {
+    /// The entry's name.
+    pub name: String,
+    /// What is wrong with it.
+    pub error: Error,
 }
 
 impl std::fmt::Debug for Unlocked {
@@ -166,17 +188,7 @@ impl Vault {
 
     /// The entry called `name`; an error suggests the nearest name if there is none.
     pub fn entry(&self, name: &str) -> Result<&Entry> {
-        let found = self
-            .file
-            .entries
-            .binary_search_by(|entry| entry.name.as_str().cmp(name))
-            .ok();
-        found
-            .map(|i| &self.file.entries[i])
-            .ok_or_else(|| Error::UnknownName {
-                name: name.to_owned(),
-                suggestion: nearest(name, self.file.entries.iter().map(|e| e.name.as_str())),
-            })
+        Ok(&self.file.entries[self.index_of(name)?])
     }
 
     /// Generates a user key for each name, encrypted to the vault's recipients,
@@ -201,7 +213,7 @@ impl Vault {
             .iter()
             .map(|r| r as &dyn age::Recipient)
             .collect();
-        let created = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let created = now();
         let mut public_keys = Vec::with_capacity(names.len());
         for name in names {
             let (public_key, seed) = generate_user();
@@ -212,11 +224,251 @@ impl Vault {
                 created: created.clone(),
                 seed: crypto::seal_seed(&recipients, name, &public_key, &seed),
                 permissions: permissions.clone(),
+                previous: None,
             });
             public_keys.push(public_key);
         }
         self.file.entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(public_keys)
+    }
+
+    /// Stores existing user seeds under new names, encrypted like generated
+    /// ones. Needs no unlock. Nothing changes if any name is taken or any key
+    /// is already in the vault (under any name, or as a key being rotated out).
+    pub fn import_users(
+        &mut self,
+        seeds: Vec<(Name, Seed)>,
+        permissions: &Permissions,
+    ) -> Result<Vec<PublicKey>> {
+        let mut checked = Vec::with_capacity(seeds.len());
+        for (name, seed) in seeds {
+            let public_key = crate::keys::public_key_of_user_seed(seed.expose()).map_err(|_| {
+                Error::InvalidSeed {
+                    what: format!("the seed for {name}"),
+                    problem: crate::SeedFileProblem::Malformed,
+                }
+            })?;
+            checked.push((name, public_key, seed));
+        }
+        let mut names: Vec<&Name> = checked.iter().map(|(name, _, _)| name).collect();
+        names.sort();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(Error::RepeatedName(pair[0].to_string()));
+        }
+        if let Some((taken, _, _)) = checked
+            .iter()
+            .find(|(name, _, _)| self.entry(name.as_str()).is_ok())
+        {
+            return Err(Error::DuplicateName(taken.to_string()));
+        }
+        let mut known: std::collections::HashMap<&str, String> = self
+            .file
+            .entries
+            .iter()
+            .flat_map(|entry| {
+                let previous = entry.previous.as_ref().map(|p| p.public_key.as_str());
+                std::iter::once(entry.public_key.as_str())
+                    .chain(previous)
+                    .map(move |key| (key, entry.name.to_string()))
+            })
+            .collect();
+        for (name, public_key, _) in &checked {
+            if let Some(holder) = known.insert(public_key.as_str(), name.to_string()) {
+                return Err(Error::KeyInVault {
+                    name: name.to_string(),
+                    holder,
+                });
+            }
+        }
+
+        let recipients = self.parsed_recipients();
+        let recipients: Vec<&dyn age::Recipient> = recipients
+            .iter()
+            .map(|r| r as &dyn age::Recipient)
+            .collect();
+        let created = now();
+        let mut public_keys = Vec::with_capacity(checked.len());
+        for (name, public_key, seed) in checked {
+            let sealed = crypto::seal_seed(&recipients, &name, &public_key, &seed);
+            self.file.entries.push(Entry {
+                name,
+                key_type: KeyType::User,
+                public_key: public_key.clone(),
+                created: created.clone(),
+                seed: sealed,
+                permissions: permissions.clone(),
+                previous: None,
+            });
+            public_keys.push(public_key);
+        }
+        self.file.entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(public_keys)
+    }
+
+    /// Gives the entry `name` a new key. With `overlap`, the old public key
+    /// stays (rendered as the entry's previous key) until
+    /// [`Vault::finish_rotation`]; without it, the old key is dropped at once,
+    /// together with any previous key of an unfinished overlap. Needs no unlock.
+    pub fn rotate(&mut self, name: &str, overlap: bool) -> Result<Rotation> {
+        let index = self.index_of(name)?;
+        let recipients = self.parsed_recipients();
+        let recipients: Vec<&dyn age::Recipient> = recipients
+            .iter()
+            .map(|r| r as &dyn age::Recipient)
+            .collect();
+        let entry = &mut self.file.entries[index];
+        if overlap && entry.previous.is_some() {
+            return Err(Error::RotationInProgress(entry.name.to_string()));
+        }
+        let (public_key, seed) = generate_user();
+        let sealed = crypto::seal_seed(&recipients, &entry.name, &public_key, &seed);
+        let old = std::mem::replace(&mut entry.public_key, public_key.clone());
+        entry.seed = sealed;
+        entry.created = now();
+        if overlap {
+            entry.previous = Some(PreviousKey {
+                public_key: old.clone(),
+                rotated: entry.created.clone(),
+            });
+            return Ok(Rotation {
+                public_key,
+                previous: Some(old),
+                dropped: Vec::new(),
+            });
+        }
+        let mut dropped = vec![old];
+        dropped.extend(entry.previous.take().map(|p| p.public_key));
+        Ok(Rotation {
+            public_key,
+            previous: None,
+            dropped,
+        })
+    }
+
+    /// Ends the overlap of a rotation: the previous key of `name` leaves the
+    /// vault, and the config rendered from it. Returns that key.
+    pub fn finish_rotation(&mut self, name: &str) -> Result<PublicKey> {
+        let index = self.index_of(name)?;
+        let entry = &mut self.file.entries[index];
+        entry
+            .previous
+            .take()
+            .map(|previous| previous.public_key)
+            .ok_or_else(|| Error::NoRotation(entry.name.to_string()))
+    }
+
+    /// Removes the entries called `names`, all or none. Returns them.
+    pub fn remove(&mut self, names: &[&str]) -> Result<Vec<Entry>> {
+        let mut indexes = names
+            .iter()
+            .map(|name| self.index_of(name))
+            .collect::<Result<Vec<_>>>()?;
+        indexes.sort_unstable();
+        indexes.dedup();
+        let mut removed = Vec::with_capacity(indexes.len());
+        for index in indexes.into_iter().rev() {
+            removed.push(self.file.entries.remove(index));
+        }
+        removed.reverse();
+        Ok(removed)
+    }
+
+    /// Protects the vault's own identity with a new passphrase (and work
+    /// factor, if given). The seeds are untouched: they are encrypted to the
+    /// identity, not to the passphrase.
+    pub fn change_passphrase(
+        &mut self,
+        unlocked: &Unlocked,
+        new: &Passphrase,
+        work_factor: Option<u8>,
+    ) -> Result<()> {
+        let own = unlocked.own.as_ref().ok_or(Error::NotPassphraseMode)?;
+        let Some(sealed) = self.file.passphrase.as_mut() else {
+            return Err(Error::NotPassphraseMode);
+        };
+        if self.file.recipients.first() != Some(&own.to_public().to_string()) {
+            return Err(Error::VaultCorrupt {
+                path: self.path.clone(),
+                reason: "its identity changed while the passphrase was read".to_owned(),
+            });
+        }
+        if new.is_empty() {
+            return Err(Error::EmptyPassphrase);
+        }
+        let work_factor = work_factor.unwrap_or(sealed.work_factor);
+        if !crate::WORK_FACTORS.contains(&work_factor) {
+            return Err(Error::WorkFactorOutOfRange(work_factor));
+        }
+        *sealed = PassphraseIdentity {
+            work_factor,
+            identity: crypto::seal_identity(own, new, work_factor),
+        };
+        Ok(())
+    }
+
+    /// Re-encrypts every seed to `recipients` (recipients mode). Every seed is
+    /// decrypted and checked first; if any fails, nothing changes.
+    pub fn set_recipients(
+        &mut self,
+        unlocked: &Unlocked,
+        recipients: Vec<age::x25519::Recipient>,
+    ) -> Result<()> {
+        if self.file.mode != Mode::Recipients {
+            return Err(Error::NotRecipientsMode);
+        }
+        if recipients.is_empty() {
+            return Err(Error::LastRecipient);
+        }
+        let targets: Vec<&dyn age::Recipient> = recipients
+            .iter()
+            .map(|r| r as &dyn age::Recipient)
+            .collect();
+        let mut sealed = Vec::with_capacity(self.file.entries.len());
+        for entry in &self.file.entries {
+            let seed = self.seed(unlocked, entry.name.as_str())?;
+            sealed.push(crypto::seal_seed(
+                &targets,
+                &entry.name,
+                &entry.public_key,
+                &seed,
+            ));
+        }
+        for (entry, seed) in self.file.entries.iter_mut().zip(sealed) {
+            entry.seed = seed;
+        }
+        let mut texts: Vec<String> = recipients.iter().map(|r| r.to_string()).collect();
+        texts.sort();
+        texts.dedup();
+        self.file.recipients = texts;
+        Ok(())
+    }
+
+    /// Decrypts every entry and checks it: the record is bound to the entry's
+    /// name and public key, its seed is a user seed and derives that key.
+    /// Returns every entry that fails, in order; empty means all is well.
+    pub fn verify(&self, unlocked: &Unlocked) -> Vec<EntryProblem> {
+        self.file
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                self.seed(unlocked, entry.name.as_str())
+                    .err()
+                    .map(|error| EntryProblem {
+                        name: entry.name.to_string(),
+                        error,
+                    })
+            })
+            .collect()
+    }
+
+    fn index_of(&self, name: &str) -> Result<usize> {
+        self.file
+            .entries
+            .binary_search_by(|entry| entry.name.as_str().cmp(name))
+            .map_err(|_| Error::UnknownName {
+                name: name.to_owned(),
+                suggestion: nearest(name, self.file.entries.iter().map(|e| e.name.as_str())),
+            })
     }
 
     fn parsed_recipients(&self) -> Vec<age::x25519::Recipient> {
@@ -248,7 +500,8 @@ impl Vault {
             });
         }
         Ok(Unlocked {
-            identities: vec![Box::new(identity)],
+            identities: vec![Box::new(identity.clone())],
+            own: Some(identity),
         })
     }
 
@@ -261,7 +514,10 @@ impl Vault {
         for file in files {
             identities.extend(crypto::read_identity_file(file)?);
         }
-        Ok(Unlocked { identities })
+        Ok(Unlocked {
+            identities,
+            own: None,
+        })
     }
 
     /// Decrypts the seed of `name`, checking that it belongs to that entry.
@@ -294,6 +550,11 @@ impl Vault {
     pub fn render(&self, options: RenderOptions) -> String {
         render(&self.file.entries, options)
     }
+}
+
+/// The current time as the vault writes it: RFC 3339 in UTC, to the second.
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 /// Where a vault reached through a symbolic link really lives. The rename of an

@@ -281,8 +281,19 @@ pub struct RenderArgs {
     #[arg(long, value_name = "PIDFILE|PID", num_args = 0..=1, default_missing_value = "", requires = "output")]
     pub reload: Option<String>,
 
-    /// The nats-server binary used by --check and --reload
-    #[arg(long, value_name = "PATH", env = "NKVAULT_NATS_SERVER")]
+    /// The nats-server binary used by --check and --reload (default: nats-server
+    /// on PATH, else /usr/sbin/nats-server)
+    // An empty value (NKVAULT_NATS_SERVER= in a script) means the default, as
+    // the other NKVAULT_* variables do; clap's PathBuf parser would refuse it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "NKVAULT_NATS_SERVER",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::OsStringValueParser::new(),
+            PathBuf::from
+        )
+    )]
     pub nats_server: Option<PathBuf>,
 }
 

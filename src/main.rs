@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod exec;
 mod failure;
+mod hardening;
 mod import;
 mod lifecycle;
 mod passphrase;
@@ -25,6 +26,7 @@ use clap::Parser;
 use crate::failure::EXIT_USAGE;
 
 fn main() -> ExitCode {
+    hardening::harden();
     // An empty NKVAULT_* variable means "not set", as most tools read their
     // variables; clap would otherwise report a missing value for a flag the
     // user never typed.

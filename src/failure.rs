@@ -81,8 +81,13 @@ pub fn to_stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// Escapes control characters, and hides every word that looks like a seed
+/// or an age secret key: a secret typed where an argument belongs (`import
+/// node1 SU…`) is quoted back by the argument parser, and must not reach a
+/// terminal's scrollback or a CI log. Public keys (`U…`, `age1…`) stay.
 pub fn sanitize(text: &str) -> String {
-    text.chars()
+    redact_secrets(text)
+        .chars()
         .flat_map(|c| {
             if c.is_control() {
                 c.escape_default().collect::<Vec<_>>()
@@ -93,9 +98,57 @@ pub fn sanitize(text: &str) -> String {
         .collect()
 }
 
+/// The replacement of a word that looks like a secret.
+const REDACTED: &str = "[not shown: it looks like a secret]";
+
+fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphanumeric() || c == '-') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        if looks_like_secret(word) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An NKEY seed (`S` then base32, in either case) or an age secret key.
+fn looks_like_secret(word: &str) -> bool {
+    let upper = word.to_ascii_uppercase();
+    if upper.starts_with("AGE-SECRET-KEY-") || upper.starts_with("AGE-PLUGIN-") {
+        return true;
+    }
+    upper.len() >= 16
+        && upper.starts_with('S')
+        && upper.chars().all(|c| matches!(c, 'A'..='Z' | '2'..='7'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_never_quoted() {
+        let seed = "SUAOIZ425OJJYJXVBCU7T3T2PGTQGLY46VXSNU2O5QCDISXIHWFIIKRXKE";
+        let text = sanitize(&format!(
+            "unexpected argument '{seed}' found; also {} and AGE-SECRET-KEY-1QQQ",
+            seed.to_lowercase()
+        ));
+        assert!(!text.to_ascii_uppercase().contains("SUAOIZ"), "{text}");
+        assert!(!text.contains("AGE-SECRET-KEY-1QQQ"), "{text}");
+        let public = "UAI3WZCY42TPJHVGCEPACJBKPOR4F57Y4MPXBGQ3HKV7KBFQ6JB3UCOO";
+        assert_eq!(sanitize(&format!("key {public}: ok")), format!("key {public}: ok"));
+    }
 
     #[test]
     fn control_characters_are_escaped() {

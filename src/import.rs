@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{Global, ImportArgs};
 use crate::commands::print;
-use crate::failure::{note, warn, Failure};
+use crate::failure::{note, warn, Failure, EXIT_USAGE};
 use crate::view::print_json;
 
 /// The most read from one seed file or from standard input. A seed file is
@@ -33,6 +33,15 @@ struct Found {
 }
 
 pub fn run(global: &Global, args: ImportArgs) -> Result<(), Failure> {
+    // clap lets `requires = "dir"` pass when an argument that conflicts with
+    // --dir (NAME) is given: without this, `import NAME --prefix P` would
+    // ignore P silently.
+    if args.dir.is_none() && !args.prefix.is_empty() {
+        let mut failure = Failure::new("--prefix is only used with --dir")
+            .hint("name the entry with NAME, or import a directory with --dir DIR --prefix PREFIX");
+        failure.status = EXIT_USAGE;
+        return Err(failure);
+    }
     let options = &args.permissions;
     let permissions = Permissions::from_options(
         &options.publish,
@@ -221,15 +230,21 @@ fn from_directory(dir: &Path, prefix: &str) -> Result<Vec<Found>, Failure> {
         })?;
         let file = File::open(path)
             .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
         let bytes = read_limited(file)
             .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
         let what = || format!("seed file {}", path.display());
         match parse(&bytes, what) {
-            Ok(seed) => found.push(Found {
-                name,
-                seed,
-                file: Some(path.to_owned()),
-            }),
+            Ok(seed) => {
+                warn_if_readable_by_others(path, &meta);
+                found.push(Found {
+                    name,
+                    seed,
+                    file: Some(path.to_owned()),
+                })
+            }
             Err(Error::InvalidSeed {
                 problem: SeedFileProblem::NotUser(kind),
                 ..

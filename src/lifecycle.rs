@@ -252,6 +252,17 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Failure> {
     let unlocked = unlock(&vault, global)?;
     let problems = vault.verify(&unlocked);
     let total = vault.entries().len();
+    // Identities that open no entry at all are the wrong identities, not a
+    // damaged vault: say that, rather than "restore it from a backup".
+    if total > 0
+        && problems.len() == total
+        && problems
+            .iter()
+            .all(|p| matches!(p.error, Error::NoMatchingIdentity(_)))
+    {
+        let first = problems.into_iter().next().expect("total > 0");
+        return Err(first.error.into());
+    }
     let report = Report {
         entries: total,
         ok: problems.is_empty(),

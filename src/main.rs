@@ -34,6 +34,8 @@ fn main() -> ExitCode {
         "NKVAULT_VAULT",
         "NKVAULT_PASSPHRASE_FILE",
         "NKVAULT_IDENTITY",
+        "NKVAULT_NEW_PASSPHRASE_FILE",
+        "NKVAULT_NATS_SERVER",
     ] {
         if std::env::var_os(var).is_some_and(|value| value.is_empty()) {
             std::env::remove_var(var);

@@ -307,3 +307,75 @@ fn seeds_nk_generates_derive_the_same_public_key_in_the_library() {
         assert_eq!(public_key_of_user_seed(seed).unwrap().as_str(), public);
     }
 }
+
+/// `nkvault --passphrase-file pass ARGS…`, which must succeed; its stdout.
+fn nkvault_ok(scratch: &Scratch, args: &[&str]) -> Vec<u8> {
+    let output = scratch.with_passphrase().args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "nkvault {args:?} failed: {}",
+        stderr(&output)
+    );
+    output.stdout
+}
+
+#[test]
+fn seeds_nk_generates_import_and_export_byte_identical() {
+    let scratch = Scratch::new();
+    scratch.init();
+    for (i, through_file) in [false, true].into_iter().enumerate() {
+        // The seed file exactly as `nk -gen user > FILE` leaves it.
+        let generated = run_ok(&nk(), scratch.dir.path(), &["-gen", "user"]);
+        let seed = generated
+            .strip_suffix('\n')
+            .expect("nk ends the seed with a newline");
+        assert!(seed.starts_with("SU") && seed.len() == 58, "{generated:?}");
+        let file = format!("nk-{i}.seed");
+        common::write_private(&scratch.path(&file), &generated);
+        let public = nk_public_key(scratch.dir.path(), &file);
+
+        let name = format!("nk{i}");
+        let mut import = scratch.nkvault();
+        import.args(["import", &name]);
+        if through_file {
+            import.args(["--from-file", &file]);
+        } else {
+            import.write_stdin(generated.as_bytes());
+        }
+        let output = import.output().unwrap();
+        assert!(output.status.success(), "import: {}", stderr(&output));
+        assert_eq!(stdout(&output), format!("{public}\n"), "the key nk derives");
+
+        assert_eq!(
+            nkvault_ok(&scratch, &["export-env", &name]),
+            format!("NKEY_SEED={seed}\n").as_bytes()
+        );
+        // export-file gives back the very bytes nk wrote.
+        assert_eq!(
+            nkvault_ok(&scratch, &["export-file", &name, "-o", "-"]),
+            generated.as_bytes()
+        );
+    }
+}
+
+#[test]
+fn nk_derives_the_key_rotate_printed_from_the_exported_seed() {
+    let scratch = Scratch::new();
+    scratch.init();
+    let old = scratch.add(&["node1"]).pop().unwrap();
+    for overlap in [true, false] {
+        let mut rotate = scratch.nkvault();
+        rotate.args(["rotate", "node1"]);
+        if overlap {
+            rotate.arg("--overlap");
+        }
+        let output = rotate.output().unwrap();
+        assert!(output.status.success(), "rotate: {}", stderr(&output));
+        let printed = stdout(&output).trim_end().to_owned();
+        assert_ne!(printed, old);
+
+        let file = format!("rotated-{overlap}.seed");
+        nkvault_ok(&scratch, &["export-file", "node1", "-o", &file]);
+        assert_eq!(nk_public_key(scratch.dir.path(), &file), printed);
+    }
+}

@@ -56,6 +56,8 @@ impl Scratch {
             "NKVAULT_VAULT",
             "NKVAULT_PASSPHRASE_FILE",
             "NKVAULT_IDENTITY",
+            "NKVAULT_NEW_PASSPHRASE_FILE",
+            "NKVAULT_NATS_SERVER",
         ] {
             command.env_remove(var);
         }

@@ -12,6 +12,9 @@ Examples:
   nkvault render-conf -o nats-server.conf     # needs no passphrase
   (umask 077; nkvault export-env node1 > .env)  # NKEY_SEED=SU…
   nkvault export-file node1 -o node1.seed     # the seed alone, mode 0600
+  nkvault exec node1 -- ctrl-agent            # the seed in a memfd, on no disk
+  nkvault rotate node1 --overlap              # a new key; the old one is accepted until --finish
+  nkvault import node1 --from-file node1.seed # an existing seed into the vault
 
 Without a terminal, name a passphrase file: --passphrase-file FILE or NKVAULT_PASSPHRASE_FILE.";
 

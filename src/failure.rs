@@ -147,7 +147,10 @@ mod tests {
         assert!(!text.to_ascii_uppercase().contains("SUAOIZ"), "{text}");
         assert!(!text.contains("AGE-SECRET-KEY-1QQQ"), "{text}");
         let public = "UAI3WZCY42TPJHVGCEPACJBKPOR4F57Y4MPXBGQ3HKV7KBFQ6JB3UCOO";
-        assert_eq!(sanitize(&format!("key {public}: ok")), format!("key {public}: ok"));
+        assert_eq!(
+            sanitize(&format!("key {public}: ok")),
+            format!("key {public}: ok")
+        );
     }
 
     #[test]

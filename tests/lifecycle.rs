@@ -829,7 +829,11 @@ fn import_bad_sources_and_names_change_nothing() {
         );
         // A seed typed on the command line is refused without being quoted
         // back: stderr ends up in terminals' scrollback and CI logs.
-        assert!(!stderr(&output).contains(FIXTURE_SEED), "{}", stderr(&output));
+        assert!(
+            !stderr(&output).contains(FIXTURE_SEED),
+            "{}",
+            stderr(&output)
+        );
     }
 
     scratch.fails(

@@ -51,8 +51,8 @@ impl PendingWrite {
     pub fn start(path: &Path, mode: u32, replace: Replace) -> Result<Self> {
         let cannot_write = |e| Error::io("cannot write", path, e);
         let temp = tempfile::Builder::new()
-            .prefix(".nkvault-")
-            .suffix(".tmp")
+            .prefix(&temp_prefix(path))
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(parent_dir(path))
             .map_err(|e| cannot_write(without_temp_path(e)))?;
         temp.as_file()
@@ -69,7 +69,12 @@ impl PendingWrite {
     pub fn finish(mut self, contents: &[u8]) -> Result<()> {
         let path = self.path.as_path();
         let cannot_write = |e| Error::io("cannot write", path, e);
-        self.temp.write_all(contents).map_err(cannot_write)?;
+        // Through the File itself: NamedTempFile's own Write appends the
+        // temporary path to its errors, and the user named another file.
+        self.temp
+            .as_file_mut()
+            .write_all(contents)
+            .map_err(cannot_write)?;
         self.temp.as_file().sync_all().map_err(cannot_write)?;
 
         match self.replace {
@@ -89,8 +94,49 @@ impl PendingWrite {
                 }
             }),
         }?;
-        sync_dir(parent_dir(path)).map_err(cannot_write)
+        // The new file is in place: a failure now must not read as "nothing
+        // was written", or a retry would find its own change.
+        sync_dir(parent_dir(path))
+            .map_err(|e| Error::io("wrote, but cannot flush to disk the directory of", path, e))
     }
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Temporary files are named `.nkvault-<file name>-XXXXXX.tmp` after the file
+/// they will replace, so that the leftovers of a killed writer of one file can
+/// be told apart from a write to another file that is still going on.
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".nkvault-{name}-")
+}
+
+/// Removes the temporary files a killed writer of `path` left beside it, and
+/// returns how many. Call it only while holding the [`VaultLock`] of `path`:
+/// every writer of the vault holds it, so no such file belongs to a write in
+/// progress. They hold ciphertext only, but a full copy of an older vault
+/// (with keys since rotated or removed) must not linger to be committed.
+pub fn remove_stale_temp_files(path: &Path) -> usize {
+    let prefix = temp_prefix(path);
+    let Ok(listing) = fs::read_dir(parent_dir(path)) else {
+        return 0;
+    };
+    listing
+        .filter_map(|item| item.ok())
+        .filter(|item| {
+            let name = item.file_name();
+            let name = name.to_string_lossy();
+            // The random part tempfile adds is six characters.
+            name.len() == prefix.len() + 6 + TEMP_SUFFIX.len()
+                && name.starts_with(&prefix)
+                && name.ends_with(TEMP_SUFFIX)
+                && item.file_type().is_ok_and(|t| t.is_file())
+        })
+        .filter(|item| fs::remove_file(item.path()).is_ok())
+        .count()
 }
 
 /// tempfile names its own random path in errors; the user named another one,

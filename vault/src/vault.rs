@@ -147,7 +147,9 @@ impl Vault {
         if matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
             return Err(Error::VaultMissing(path.to_owned()));
         }
-        let _lock = VaultLock::acquire(&through_links(path))?;
+        let target = through_links(path);
+        let _lock = VaultLock::acquire(&target)?;
+        store::remove_stale_temp_files(&target);
         let mut vault = Vault::open(path)?;
         let result = change(&mut vault)?;
         vault.save()?;

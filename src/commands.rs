@@ -28,7 +28,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Init(args) => init(global, args),
         Command::Add(args) => add(global, args),
         Command::List(args) => view::list(&Vault::open(&global.vault)?, args.json),
-        Command::Show(args) => view::show(&Vault::open(&global.vault)?, &args.name, args.json),
+        Command::Show(args) => view::show(
+            &Vault::open_entry(&global.vault, &args.name)?,
+            &args.name,
+            args.json,
+        ),
         Command::RenderConf(args) => crate::render_conf::run(global, args),
         Command::ExportEnv(args) => export_env(global, args),
         Command::ExportFile(args) => export_file(global, args),
@@ -135,7 +139,7 @@ fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
 }
 
 fn export_env(global: &Global, args: ExportEnvArgs) -> Result<(), Failure> {
-    let vault = Vault::open(&global.vault)?;
+    let vault = Vault::open_entry(&global.vault, &args.name)?;
     vault.entry(&args.name)?;
     let unlocked = unlock(&vault, global)?;
     let seed = vault.seed(&unlocked, &args.name)?;
@@ -145,7 +149,7 @@ fn export_env(global: &Global, args: ExportEnvArgs) -> Result<(), Failure> {
 }
 
 fn export_file(global: &Global, args: ExportFileArgs) -> Result<(), Failure> {
-    let vault = Vault::open(&global.vault)?;
+    let vault = Vault::open_entry(&global.vault, &args.name)?;
     vault.entry(&args.name)?;
     let to_stdout = args.output == Path::new("-");
     let replace = if args.force {

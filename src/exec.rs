@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: ExecArgs) -> Result<(), Failure> {
         return Err(Failure::new("no command given")
             .hint("name the command after --: nkvault exec NAME -- COMMAND [ARGS…]"));
     };
-    let vault = Vault::open(&global.vault)?;
+    let vault = Vault::open_entry(&global.vault, &args.name)?;
     // Everything that can be refused is refused before the unlock, so that a
     // typo costs no passphrase and decrypts nothing.
     vault.entry(&args.name)?;

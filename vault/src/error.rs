@@ -187,6 +187,10 @@ pub enum Error {
     #[error("{0} is not a recipient of this vault; nothing was changed")]
     NotRecipient(String),
 
+    /// A vault opened for one entry was to be saved (a bug in the caller).
+    #[error("internal error: a vault opened for one entry cannot be saved")]
+    PartialVault,
+
     /// An I/O error, with the path it concerns.
     #[error("{action} {}: {source}", path.display())]
     Io {

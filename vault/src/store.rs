@@ -66,15 +66,25 @@ impl PendingWrite {
     }
 
     /// Writes `contents`, flushes, and renames the file into place.
-    pub fn finish(mut self, contents: &[u8]) -> Result<()> {
-        let path = self.path.as_path();
+    pub fn finish(self, contents: &[u8]) -> Result<()> {
+        self.finish_with(|out| out.write_all(contents))
+    }
+
+    /// Lets `write` fill the file through a buffer, then flushes and renames
+    /// it into place.
+    pub fn finish_with(
+        mut self,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let path = path.as_path();
         let cannot_write = |e| Error::io("cannot write", path, e);
         // Through the File itself: NamedTempFile's own Write appends the
         // temporary path to its errors, and the user named another file.
-        self.temp
-            .as_file_mut()
-            .write_all(contents)
-            .map_err(cannot_write)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, self.temp.as_file_mut());
+        write(&mut out).map_err(cannot_write)?;
+        out.flush().map_err(cannot_write)?;
+        drop(out);
         self.temp.as_file().sync_all().map_err(cannot_write)?;
 
         match self.replace {
@@ -230,7 +240,9 @@ fn is_same_file(meta: &fs::Metadata, other: &Path) -> bool {
 /// Only a regular file is read: a FIFO would block forever and a device such
 /// as `/dev/zero` would fill the memory. The type is checked before opening
 /// (opening a FIFO blocks) and again on the open file.
-pub fn read(path: &Path) -> Result<Vec<u8>> {
+/// Opens `path` for reading, if it is a regular file: a directory, a FIFO
+/// (which would block) or a device (`/dev/zero`, endless) is refused.
+pub fn open_regular(path: &Path) -> Result<File> {
     let cannot_read = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => Error::VaultMissing(path.to_owned()),
         _ => Error::io("cannot read", path, e),
@@ -253,10 +265,17 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
         }
     };
     regular(fs::metadata(path).map_err(cannot_read)?)?;
-    let mut file = File::open(path).map_err(cannot_read)?;
+    let file = File::open(path).map_err(cannot_read)?;
     regular(file.metadata().map_err(cannot_read)?)?;
+    Ok(file)
+}
+
+/// Reads the whole of a regular file.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let mut file = open_regular(path)?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(cannot_read)?;
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", path, e))?;
     Ok(bytes)
 }
 

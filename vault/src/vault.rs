@@ -35,6 +35,8 @@ pub enum Protection {
 pub struct Vault {
     path: PathBuf,
     file: VaultFile,
+    /// Opened with [`Vault::open_entry`]: one entry only, never saved.
+    partial: bool,
 }
 
 /// The identities that decrypt a vault's seeds, after one unlock.
@@ -114,6 +116,7 @@ impl Vault {
                 passphrase,
                 entries: Vec::new(),
             },
+            partial: false,
         };
         let text = vault.file.to_text();
         store::write_atomic(path, text.as_bytes(), VAULT_MODE, Replace::Never).map_err(
@@ -127,16 +130,32 @@ impl Vault {
 
     /// Reads and checks the vault at `path`.
     pub fn open(path: &Path) -> Result<Vault> {
-        let bytes = store::read(path)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| Error::VaultCorrupt {
-            path: path.to_owned(),
-            reason: "it is not UTF-8 text".to_owned(),
-        })?;
-        let file = VaultFile::parse(text, path)?;
+        let file = VaultFile::read(&mut store::open_regular(path)?, path)?;
         Ok(Vault {
             path: path.to_owned(),
             file,
+            partial: false,
         })
+    }
+
+    /// Reads the vault's header and the one entry called `name`, for a
+    /// command that needs nothing else (show, export, exec): on a vault of
+    /// 100,000 entries it parses a few dozen of them instead of all. The
+    /// result holds that entry only and cannot be saved. A vault not laid out
+    /// as nkvault writes it is read whole, with the same result.
+    pub fn open_entry(path: &Path, name: &str) -> Result<Vault> {
+        let bytes = store::read(path)?;
+        match VaultFile::read_one(&bytes, name, path) {
+            Some(file) => Ok(Vault {
+                path: path.to_owned(),
+                file: file?,
+                partial: true,
+            }),
+            None => {
+                drop(bytes);
+                Vault::open(path)
+            }
+        }
     }
 
     /// Runs `change` on the vault with the directory locked, and saves the
@@ -158,9 +177,12 @@ impl Vault {
 
     /// Writes the vault back to its path, atomically, mode 0600.
     pub fn save(&self) -> Result<()> {
-        let text = self.file.to_text();
+        if self.partial {
+            return Err(Error::PartialVault);
+        }
         let target = through_links(&self.path);
-        store::write_atomic(&target, text.as_bytes(), VAULT_MODE, Replace::Atomically)
+        store::PendingWrite::start(&target, VAULT_MODE, Replace::Atomically)?
+            .finish_with(|out| self.file.write_to(out))
     }
 
     /// The vault's path.

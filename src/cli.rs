@@ -463,16 +463,52 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// A shell variable name: a letter or `_`, then letters, digits and `_`.
+/// Variables that a shell, the dynamic loader or an interpreter reads as
+/// code, paths or options: a seed put there is run, searched or printed in an
+/// error message (`BASH_ENV=SU…` makes bash try to source a file of that name).
+const INTERPRETED_VARS: [&str; 14] = [
+    "PATH",
+    "HOME",
+    "SHELL",
+    "IFS",
+    "ENV",
+    "CDPATH",
+    "PS1",
+    "PS2",
+    "PS4",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "GLOBIGNORE",
+    "TMPDIR",
+    "HOSTALIASES",
+];
+const INTERPRETED_PREFIXES: [&str; 12] = [
+    "LD_", "DYLD_", "BASH_", "GCONV_", "GLIBC_", "MALLOC_", "LOCPATH", "NLSPATH", "PYTHON", "PERL",
+    "RUBY", "NODE_",
+];
+
+/// A shell variable name: a letter or `_`, then letters, digits and `_`; not
+/// one that a shell or the dynamic loader interprets.
 fn parse_var(text: &str) -> Result<String, String> {
     let mut chars = text.chars();
     let valid = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(text.to_owned())
-    } else {
-        Err("a variable name is a letter or '_' followed by letters, digits and '_'".to_owned())
+    if !valid {
+        return Err(
+            "a variable name is a letter or '_' followed by letters, digits and '_'".to_owned(),
+        );
     }
+    let upper = text.to_ascii_uppercase();
+    if INTERPRETED_VARS.contains(&upper.as_str())
+        || INTERPRETED_PREFIXES.iter().any(|p| upper.starts_with(p))
+        || upper.ends_with("_OPTIONS")
+    {
+        return Err(format!(
+            "{text} is read by shells, the dynamic loader or interpreters; a seed there \
+             could be run or printed. Name a variable of your own, such as CTRL_SEED"
+        ));
+    }
+    Ok(text.to_owned())
 }

@@ -125,16 +125,14 @@ fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
     // The keys are in the vault by now: a failure to print them must say so,
     // or a script would retry and find the names taken.
     printed.map_err(|failure| {
-        if failure.status == 0 {
-            return failure;
-        }
-        Failure::new(format!(
-            "added {} key(s) to {}, but {}",
-            public_keys.len(),
-            global.vault.display(),
-            failure.message
-        ))
-        .hint("the keys are saved; `nkvault list` shows them")
+        failure.after_saving(
+            &format!(
+                "added {} key(s) to {}",
+                public_keys.len(),
+                global.vault.display()
+            ),
+            "the keys are saved; `nkvault list` shows them",
+        )
     })
 }
 

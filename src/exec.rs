@@ -60,12 +60,21 @@ pub fn run(global: &Global, args: ExecArgs) -> Result<(), Failure> {
         (false, None) => (SEED_FILE_VAR, Some(SEED_VAR)),
         (true, None) => (SEED_VAR, Some(SEED_FILE_VAR)),
     };
-    if var != "PATH" && certainly_missing(program) {
+    if certainly_missing(program) {
         return Err(not_found(program));
     }
 
     let mut command = Command::new(program);
     command.args(program_args);
+    // The command gets one seed, not the way to all of them: where the
+    // passphrase or the identity is stays with nkvault.
+    for unlock_setting in [
+        "NKVAULT_PASSPHRASE_FILE",
+        "NKVAULT_NEW_PASSPHRASE_FILE",
+        "NKVAULT_IDENTITY",
+    ] {
+        command.env_remove(unlock_setting);
+    }
     // The agent reads NKEY_SEED or NKEY_SEED_FILE: a stale one of the pair
     // left in the environment must not compete with the seed handed over.
     if let Some(other) = other_var {

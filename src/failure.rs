@@ -51,6 +51,18 @@ impl From<nkvault_vault::Error> for Failure {
     }
 }
 
+impl Failure {
+    /// For a command whose change is saved before its output is printed: a
+    /// failure to print must say the change is done, or a script would retry
+    /// it (and rotate twice, or find its names taken).
+    pub fn after_saving(self, done: &str, hint: &str) -> Failure {
+        if self.status == 0 {
+            return self;
+        }
+        Failure::new(format!("{done}, but {}", self.message)).hint(hint)
+    }
+}
+
 /// Writing to stdout failed. A closed pipe (`nkvault list | head -1`) is not an
 /// error worth a message; the caller exits quietly on it.
 pub fn stdout_error(error: io::Error) -> Failure {
@@ -86,7 +98,7 @@ pub fn to_stderr(text: &str) {
 /// node1 SU…`) is quoted back by the argument parser, and must not reach a
 /// terminal's scrollback or a CI log. Public keys (`U…`, `age1…`) stay.
 pub fn sanitize(text: &str) -> String {
-    redact_secrets(text)
+    nkvault_vault::redact_secrets(text)
         .chars()
         .flat_map(|c| {
             if c.is_control() {
@@ -96,41 +108,6 @@ pub fn sanitize(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The replacement of a word that looks like a secret.
-const REDACTED: &str = "[not shown: it looks like a secret]";
-
-fn redact_secrets(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_alphanumeric() || c == '-') {
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-            .unwrap_or(rest.len());
-        let word = &rest[..end];
-        if looks_like_secret(word) {
-            out.push_str(REDACTED);
-        } else {
-            out.push_str(word);
-        }
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// An NKEY seed (`S` then base32, in either case) or an age secret key.
-fn looks_like_secret(word: &str) -> bool {
-    let upper = word.to_ascii_uppercase();
-    if upper.starts_with("AGE-SECRET-KEY-") || upper.starts_with("AGE-PLUGIN-") {
-        return true;
-    }
-    upper.len() >= 16
-        && upper.starts_with('S')
-        && upper.chars().all(|c| matches!(c, 'A'..='Z' | '2'..='7'))
 }
 
 #[cfg(test)]

@@ -90,7 +90,16 @@ pub fn run(global: &Global, args: ImportArgs) -> Result<(), Failure> {
             shown.join(", ")
         ));
     }
-    print_imported(&names, &public_keys, args.json)
+    print_imported(&names, &public_keys, args.json).map_err(|failure| {
+        failure.after_saving(
+            &format!(
+                "imported {} seed(s) into {}",
+                public_keys.len(),
+                global.vault.display()
+            ),
+            "the keys are saved; `nkvault list` shows them",
+        )
+    })
 }
 
 fn print_imported(names: &[Name], keys: &[PublicKey], json: bool) -> Result<(), Failure> {
@@ -218,10 +227,19 @@ fn from_directory(dir: &Path, prefix: &str) -> Result<Vec<Found>, Failure> {
             skipped += 1;
             continue;
         }
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
+        // A FIFO or a device would block the open or never end.
+        if !item.file_type().is_file() {
+            note(&format!("skipped {}: not a regular file", path.display()));
+            skipped += 1;
+            continue;
+        }
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            return Err(Failure::new(format!(
+                "cannot name the entry for {}: its file name is not UTF-8",
+                path.display()
+            ))
+            .hint("rename the file; nothing was imported"));
+        };
         let name = Name::new(&format!("{prefix}{stem}")).map_err(|e| {
             Failure::new(format!("cannot name the entry for {}: {e}", path.display())).hint(
                 "rename the file, or choose another --prefix; names are 1 to 64 letters, \

@@ -55,7 +55,7 @@ pub fn rotate(global: &Global, args: RotateArgs) -> Result<(), Failure> {
             keys_list(&rotation.dropped)
         )),
     }
-    if args.json {
+    let printed = if args.json {
         print_json(&Rotated {
             name,
             public_key: rotation.public_key.as_str(),
@@ -64,7 +64,13 @@ pub fn rotate(global: &Global, args: RotateArgs) -> Result<(), Failure> {
         })
     } else {
         print(format!("{}\n", rotation.public_key).as_bytes())
-    }
+    };
+    printed.map_err(|failure| {
+        failure.after_saving(
+            &format!("rotated {name} in {}", global.vault.display()),
+            &format!("the new key is saved; `nkvault show {name}` shows it"),
+        )
+    })
 }
 
 fn keys_list(keys: &[nkvault_vault::PublicKey]) -> String {
@@ -125,8 +131,18 @@ pub fn passwd(global: &Global, args: PasswdArgs) -> Result<(), Failure> {
         return Err(Error::NotPassphraseMode.into());
     }
     // The old passphrase is checked before the new one is asked for.
-    let unlocked = unlock(&vault, global)?;
+    if !global.identities.is_empty() {
+        warn("-i is not used: this vault is unlocked with its passphrase");
+    }
+    let old = passphrase::read(global.passphrase_file.as_deref(), Ask::Unlock)?;
+    let unlocked = vault.unlock_with_passphrase(&old)?;
     let new = passphrase::read(args.new_passphrase_file.as_deref(), Ask::New)?;
+    if args.work_factor.is_none() && new.same_as(&old) {
+        return Err(Failure::new(
+            "the new passphrase is the one the vault already has; nothing was changed",
+        )
+        .hint("choose another passphrase, or pass --work-factor to change only the work factor"));
+    }
     let work_factor = Vault::update(&global.vault, |vault| {
         vault.change_passphrase(&unlocked, &new, args.work_factor)?;
         Ok(vault.work_factor())
@@ -178,6 +194,8 @@ fn change_recipients(global: &Global, change: RecipientsChange, add: bool) -> Re
     for file in &change.recipients_files {
         given.extend(nkvault_vault::read_recipients_file(file)?);
     }
+    given.sort_by_key(|r| r.to_string());
+    given.dedup_by_key(|r| r.to_string());
     if given.is_empty() {
         let mut failure = Failure::new("no recipient given").hint("pass -r age1… or -R FILE");
         failure.status = EXIT_USAGE;
@@ -279,7 +297,11 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Failure> {
     } else {
         let mut out = String::new();
         for problem in &report.failed {
-            out.push_str(&format!("FAILED  {}: {}\n", problem.name, problem.error));
+            out.push_str(&format!(
+                "FAILED  {}: {}\n",
+                problem.name,
+                crate::failure::sanitize(&problem.error)
+            ));
         }
         if report.ok {
             out.push_str(&format!(

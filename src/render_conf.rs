@@ -503,12 +503,21 @@ fn signal_reload(pid: i32) -> Result<(), String> {
     use rustix::process::{kill_process, Pid, Signal};
 
     let target = Pid::from_raw(pid).ok_or_else(|| format!("{pid} is not a process id"))?;
-    if let Ok(comm) = fs::read_to_string(format!("/proc/{pid}/comm")) {
-        let comm = comm.trim_end_matches('\n');
-        if !comm.to_ascii_lowercase().contains("nats") {
+    match fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(comm) if comm.trim_end_matches('\n') == "nats-server" => {}
+        Ok(comm) => {
             return Err(format!(
-                "process {pid} is {comm:?}, not nats-server; it was not signalled"
-            ));
+                "process {pid} is {:?}, not nats-server; it was not signalled",
+                comm.trim_end_matches('\n')
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("no process {pid} is running"))
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot tell what process {pid} is ({e}); it was not signalled"
+            ))
         }
     }
     kill_process(target, Signal::HUP).map_err(|e| match e {

@@ -186,7 +186,9 @@ pub(crate) fn open_seed(
 
     let plaintext = decrypt(armored, identities).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => Error::NoMatchingIdentity(name.to_string()),
-        other => corrupt(&other.to_string()),
+        // age's messages can span lines ("…\nHave you tried upgrading…"):
+        // the first says what is wrong.
+        other => corrupt(other.to_string().lines().next().unwrap_or("unreadable")),
     })?;
     let text = std::str::from_utf8(&plaintext).map_err(|_| corrupt("the plaintext is not text"))?;
     let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');

@@ -159,6 +159,15 @@ pub enum Error {
         holder: String,
     },
 
+    /// Two seeds given to one import are the same key.
+    #[error("{first:?} and {second:?} are the same key; nothing was imported")]
+    RepeatedKey {
+        /// The first name given for it.
+        first: String,
+        /// The second.
+        second: String,
+    },
+
     /// `rotate --overlap` on an entry whose previous rotation is not finished.
     #[error("{0:?} is already in a rotation with overlap")]
     RotationInProgress(String),
@@ -276,7 +285,7 @@ impl Error {
                 hint.to_owned()
             }
             Error::InvalidIdentityFile { .. } => {
-                "an identity file holds AGE-SECRET-KEY-1… lines, as `age-keygen -o FILE` writes \
+                "an identity file holds age secret keys, one per line, as `age-keygen -o FILE` writes \
                  them"
                     .to_owned()
             }
@@ -287,6 +296,9 @@ impl Error {
             }
             Error::KeyInVault { holder, .. } => {
                 format!("it is already stored; `nkvault show {holder}` shows it")
+            }
+            Error::RepeatedKey { .. } => {
+                "the same seed is in two files; keep one of them".to_owned()
             }
             Error::RotationInProgress(name) => format!(
                 "finish it first with `nkvault rotate {name} --finish`, or rotate without \

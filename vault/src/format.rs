@@ -33,6 +33,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -137,7 +138,7 @@ struct EntryChunk {
 /// The line that starts every entry of a vault nkvault wrote.
 const ENTRY_HEADER: &[u8] = b"\n[[entry]]\n";
 
-/// Entries parsed per thread at least; fewer are not worth a thread.
+/// Entries a thread parses at least; fewer are not worth handing out.
 const ENTRIES_PER_THREAD: usize = 256;
 
 /// How much of a vault is read at a time (about 4,000 entries).
@@ -432,37 +433,15 @@ fn parse_header(bytes: &[u8]) -> Option<VaultFile> {
 /// Parses each piece (an `[[entry]]` table and its sub-tables) as a document
 /// of its own, the pieces shared out over the cores; `None` if any fails.
 fn parse_entries(pieces: &[&[u8]]) -> Option<Vec<Entry>> {
-    let parse_group = |group: &[&[u8]]| -> Option<Vec<Entry>> {
-        let mut entries = Vec::with_capacity(group.len());
-        for piece in group {
+    let parsed: Vec<Vec<Entry>> = pieces
+        .par_iter()
+        .with_min_len(ENTRIES_PER_THREAD)
+        .map(|piece| {
             let text = std::str::from_utf8(piece).ok()?;
-            entries.extend(toml::from_str::<EntryChunk>(text).ok()?.entry);
-        }
-        Some(entries)
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(pieces.len().div_ceil(ENTRIES_PER_THREAD))
-        .max(1);
-    if threads == 1 {
-        return parse_group(pieces);
-    }
-    let per_thread = pieces.len().div_ceil(threads);
-    let groups: Vec<Option<Vec<Entry>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pieces
-            .chunks(per_thread)
-            .map(|group| scope.spawn(move || parse_group(group)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().ok().flatten())
-            .collect()
-    });
-    let mut entries = Vec::with_capacity(pieces.len());
-    for group in groups {
-        entries.extend(group?);
-    }
-    Some(entries)
+            Some(toml::from_str::<EntryChunk>(text).ok()?.entry)
+        })
+        .collect::<Option<_>>()?;
+    Some(parsed.into_iter().flatten().collect())
 }
 
 fn too_new(path: &Path, found: u32) -> Error {

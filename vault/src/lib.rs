@@ -52,7 +52,7 @@ pub use keys::{public_key_of_user_seed, read_user_seed, PublicKey, SeedFileProbl
 pub use name::{Name, MAX_NAME_LEN};
 pub use permissions::{Permissions, Subject};
 pub use render::{RenderOptions, DEFAULT_PORT};
-pub use secret::{Passphrase, Seed};
+pub use secret::{looks_like_secret, redact_secrets, Passphrase, Seed};
 pub use store::{check_output_path, write_atomic, PendingWrite, Replace};
 pub use vault::{EntryProblem, Protection, Rotation, Unlocked, Vault, VAULT_MODE};
 

@@ -41,6 +41,15 @@ impl Name {
         } else {
             None
         };
+        // A seed pasted where a name belongs would be stored in the clear,
+        // rendered into nats-server.conf and printed by `list`.
+        if crate::secret::looks_like_secret(name) {
+            return Err(Error::InvalidName {
+                name: "[not shown]".to_owned(),
+                reason: "it looks like a seed or a secret key, which never goes on the \
+                         command line",
+            });
+        }
         match reason {
             Some(reason) => Err(Error::InvalidName {
                 name: name.to_owned(),

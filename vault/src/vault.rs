@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use rayon::prelude::*;
+
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::format::{Entry, KeyType, Mode, PassphraseIdentity, PreviousKey, VaultFile, FORMAT};
@@ -44,6 +46,38 @@ pub struct Unlocked {
     identities: Vec<Box<dyn age::Identity>>,
     /// The vault's own identity, in passphrase mode.
     own: Option<age::x25519::Identity>,
+    /// The identity files they came from, in recipients mode.
+    files: Vec<PathBuf>,
+}
+
+impl Unlocked {
+    /// Where each worker thread gets its own copy of the identities: age's
+    /// boxed identities cannot be shared between threads.
+    fn source(&self) -> IdentitySource<'_> {
+        IdentitySource {
+            own: self.own.as_ref(),
+            files: &self.files,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct IdentitySource<'a> {
+    own: Option<&'a age::x25519::Identity>,
+    files: &'a [PathBuf],
+}
+
+impl IdentitySource<'_> {
+    fn for_thread(self) -> Result<Vec<Box<dyn age::Identity>>> {
+        if let Some(own) = self.own {
+            return Ok(vec![Box::new(own.clone())]);
+        }
+        let mut identities = Vec::new();
+        for file in self.files {
+            identities.extend(crypto::read_identity_file(file)?);
+        }
+        Ok(identities)
+    }
 }
 
 /// What [`Vault::rotate`] did.
@@ -233,20 +267,25 @@ impl Vault {
         }
 
         let recipients = self.parsed_recipients();
-        let recipients: Vec<&dyn age::Recipient> = recipients
-            .iter()
-            .map(|r| r as &dyn age::Recipient)
-            .collect();
         let created = now();
+        // Key generation and encryption are most of the work: every core takes part.
+        let made: Vec<(PublicKey, String)> = names
+            .par_iter()
+            .map(|name| {
+                let (public_key, seed) = generate_user();
+                let sealed =
+                    crypto::seal_seed(&dyn_recipients(&recipients), name, &public_key, &seed);
+                (public_key, sealed)
+            })
+            .collect();
         let mut public_keys = Vec::with_capacity(names.len());
-        for name in names {
-            let (public_key, seed) = generate_user();
+        for (name, (public_key, sealed)) in names.iter().zip(made) {
             self.file.entries.push(Entry {
                 name: name.clone(),
                 key_type: KeyType::User,
                 public_key: public_key.clone(),
                 created: created.clone(),
-                seed: crypto::seal_seed(&recipients, name, &public_key, &seed),
+                seed: sealed,
                 permissions: permissions.clone(),
                 previous: None,
             });
@@ -296,11 +335,18 @@ impl Vault {
                     .map(move |key| (key, entry.name.to_string()))
             })
             .collect();
+        let mut given: std::collections::HashMap<&str, &Name> = std::collections::HashMap::new();
         for (name, public_key, _) in &checked {
-            if let Some(holder) = known.insert(public_key.as_str(), name.to_string()) {
+            if let Some(holder) = known.remove(public_key.as_str()) {
                 return Err(Error::KeyInVault {
                     name: name.to_string(),
                     holder,
+                });
+            }
+            if let Some(first) = given.insert(public_key.as_str(), name) {
+                return Err(Error::RepeatedKey {
+                    first: first.to_string(),
+                    second: name.to_string(),
                 });
             }
         }
@@ -443,20 +489,25 @@ impl Vault {
         if recipients.is_empty() {
             return Err(Error::LastRecipient);
         }
-        let targets: Vec<&dyn age::Recipient> = recipients
-            .iter()
-            .map(|r| r as &dyn age::Recipient)
-            .collect();
-        let mut sealed = Vec::with_capacity(self.file.entries.len());
-        for entry in &self.file.entries {
-            let seed = self.seed(unlocked, entry.name.as_str())?;
-            sealed.push(crypto::seal_seed(
-                &targets,
-                &entry.name,
-                &entry.public_key,
-                &seed,
-            ));
-        }
+        let source = unlocked.source();
+        let sealed: Vec<String> = self
+            .file
+            .entries
+            .par_iter()
+            .map_init(
+                || source.for_thread(),
+                |identities, entry| {
+                    let identities = identities.as_ref().map_err(|_| Error::IdentityRequired)?;
+                    let seed = self.open_seed(identities, entry)?;
+                    Ok(crypto::seal_seed(
+                        &dyn_recipients(&recipients),
+                        &entry.name,
+                        &entry.public_key,
+                        &seed,
+                    ))
+                },
+            )
+            .collect::<Result<_>>()?;
         for (entry, seed) in self.file.entries.iter_mut().zip(sealed) {
             entry.seed = seed;
         }
@@ -471,18 +522,26 @@ impl Vault {
     /// name and public key, its seed is a user seed and derives that key.
     /// Returns every entry that fails, in order; empty means all is well.
     pub fn verify(&self, unlocked: &Unlocked) -> Vec<EntryProblem> {
-        self.file
+        let source = unlocked.source();
+        let problems: Vec<Option<EntryProblem>> = self
+            .file
             .entries
-            .iter()
-            .filter_map(|entry| {
-                self.seed(unlocked, entry.name.as_str())
-                    .err()
-                    .map(|error| EntryProblem {
+            .par_iter()
+            .map_init(
+                || source.for_thread(),
+                |identities, entry| {
+                    let result = match identities {
+                        Ok(identities) => self.open_seed(identities, entry).map(drop),
+                        Err(_) => source.for_thread().map(drop),
+                    };
+                    result.err().map(|error| EntryProblem {
                         name: entry.name.to_string(),
                         error,
                     })
-            })
-            .collect()
+                },
+            )
+            .collect();
+        problems.into_iter().flatten().collect()
     }
 
     fn index_of(&self, name: &str) -> Result<usize> {
@@ -526,6 +585,7 @@ impl Vault {
         Ok(Unlocked {
             identities: vec![Box::new(identity.clone())],
             own: Some(identity),
+            files: Vec::new(),
         })
     }
 
@@ -541,14 +601,17 @@ impl Vault {
         Ok(Unlocked {
             identities,
             own: None,
+            files: files.to_vec(),
         })
     }
 
     /// Decrypts the seed of `name`, checking that it belongs to that entry.
     pub fn seed(&self, unlocked: &Unlocked, name: &str) -> Result<Seed> {
-        let entry = self.entry(name)?;
-        let identities: Vec<&dyn age::Identity> =
-            unlocked.identities.iter().map(|i| i.as_ref()).collect();
+        self.open_seed(&unlocked.identities, self.entry(name)?)
+    }
+
+    fn open_seed(&self, identities: &[Box<dyn age::Identity>], entry: &Entry) -> Result<Seed> {
+        let identities: Vec<&dyn age::Identity> = identities.iter().map(|i| i.as_ref()).collect();
         crypto::open_seed(&entry.seed, &identities, &entry.name, &entry.public_key).map_err(|e| {
             match (self.file.mode, e) {
                 // The vault's own identity is the only key of a passphrase
@@ -574,6 +637,14 @@ impl Vault {
     pub fn render(&self, options: RenderOptions) -> String {
         render(&self.file.entries, options)
     }
+}
+
+/// The recipients as age's encryptor takes them.
+fn dyn_recipients(recipients: &[age::x25519::Recipient]) -> Vec<&dyn age::Recipient> {
+    recipients
+        .iter()
+        .map(|r| r as &dyn age::Recipient)
+        .collect()
 }
 
 /// The current time as the vault writes it: RFC 3339 in UTC, to the second.

@@ -121,12 +121,15 @@ pub enum Command {
     ExportFile(ExportFileArgs),
 
     /// Give NAME a new key; with --overlap the old one stays accepted until --finish
-    #[command(after_help = "A rotation without downtime:\n  \
+    #[command(
+        after_help = "A rotation without downtime (see the README's runbook):\n  \
         nkvault rotate node1 --overlap                  # the server will accept both keys\n  \
-        nkvault render-conf -o nats-server.conf --reload /var/run/nats.pid\n  \
-        nkvault export-file node1 -o - | ssh node1 …    # the node switches to the new seed\n  \
+        nkvault render-conf -o nats-server.conf --reload /var/run/nats-server.pid\n  \
+        nkvault export-file node1 -o /etc/ctrl/node1.seed --force\n  \
+        systemctl restart ctrl-node1                    # the node starts with its new seed\n  \
         nkvault rotate node1 --finish                   # the old key is dropped\n  \
-        nkvault render-conf -o nats-server.conf --reload /var/run/nats.pid")]
+        nkvault render-conf -o nats-server.conf --reload /var/run/nats-server.pid"
+    )]
     Rotate(RotateArgs),
 
     /// Remove entries and their keys from the vault

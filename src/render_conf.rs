@@ -57,6 +57,9 @@ pub fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     }
     if let Some(output) = &output {
         check_output_path(output, vault.path(), Replace::Atomically)?;
+        if !args.fragment {
+            check_port_kept(output, args.port, reload.is_some())?;
+        }
     }
     let server = if args.check || reload.is_some() {
         Some(NatsServer::find(args.nats_server.as_deref())?)
@@ -108,6 +111,43 @@ pub fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     }
 }
 
+/// The vault does not store the port, so each render names it (4222 unless
+/// told). nats-server cannot change its port on a reload: it logs an error and
+/// keeps the old config, new keys and all, while SIGHUP reports nothing back.
+/// So a render that would change the port of the file it replaces is refused
+/// with --reload, and warned about without.
+fn check_port_kept(output: &Path, port: u16, reload: bool) -> Result<(), Failure> {
+    let Ok(file) = fs::File::open(output) else {
+        return Ok(());
+    };
+    let mut head = String::new();
+    // The port line is near the top of a rendered config; 4 KiB is plenty.
+    let _ = file.take(4096).read_to_string(&mut head);
+    let Some(old) = head
+        .lines()
+        .find_map(|line| line.strip_prefix("port: ")?.trim().parse::<u16>().ok())
+    else {
+        return Ok(());
+    };
+    if old == port {
+        return Ok(());
+    }
+    let message = format!(
+        "{} sets port {old} and this render sets port {port}; nats-server cannot change \
+         its port on a reload",
+        output.display()
+    );
+    let hint = format!(
+        "pass --port {old} to keep the port (the vault does not store it); to move the \
+         server to port {port}, render and then restart it"
+    );
+    if reload {
+        return Err(Failure::new(format!("{message}; nothing was written")).hint(hint));
+    }
+    warn(&format!("{message}: {hint}"));
+    Ok(())
+}
+
 /// Writes `text` to a temporary file beside `output`, has `server` check it,
 /// and renames it over `output` only if the server accepts it. A dropped
 /// temporary file removes itself, so a rejected config leaves nothing behind.
@@ -131,9 +171,9 @@ fn write_checked(server: &NatsServer, output: &Path, text: &str) -> Result<Strin
     let shown = output.display().to_string();
     let accepted = server.check(temp.path(), &shown).map_err(|failure| {
         failure.hint(format!(
-            "{shown} is unchanged. Check with the nats-server that runs this config \
-             (--nats-server PATH); a vault that nats-server rejects is a bug in nkvault \
-             worth reporting"
+            "{shown} is unchanged. Check that --nats-server (or NKVAULT_NATS_SERVER) names \
+             the nats-server that runs this config; if it does, a vault it rejects is a \
+             bug in nkvault worth reporting"
         ))
     })?;
 

@@ -647,3 +647,59 @@ fn reload_needs_a_file_and_a_process_id() {
     );
     assert_eq!(calls(side.path()), "", "the server was run");
 }
+
+/// A newcomer's server ran on port 4333; the runbook's `render-conf -o …
+/// --reload` rendered port 4222, the server refused to reload ("config reload
+/// not supported for Port") and kept the old keys, and nkvault said all was
+/// well. A port change is now refused with --reload and warned about without.
+#[test]
+fn a_render_that_would_change_the_port_is_refused_with_reload() {
+    let scratch = vault_with_node1();
+    render_plain(&scratch, &["-o", "nats-server.conf", "--port", "4333"]);
+    let before = std::fs::read(scratch.path("nats-server.conf")).unwrap();
+
+    let output = scratch.fails(
+        scratch
+            .nkvault()
+            .args(["render-conf", "-o", "nats-server.conf", "--reload", "12345"]),
+        1,
+        "nats-server.conf sets port 4333 and this render sets port 4222",
+    );
+    assert!(
+        stderr(&output).contains("pass --port 4333"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read(scratch.path("nats-server.conf")).unwrap(),
+        before
+    );
+
+    // Without --reload the file is written, with a warning.
+    let output = scratch
+        .nkvault()
+        .args(["render-conf", "-o", "nats-server.conf"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning: nats-server.conf sets port 4333"),
+        "{}",
+        stderr(&output)
+    );
+    // The same port, or a fragment (which has none), says nothing.
+    for args in [&["--port", "4222"][..], &["--fragment"]] {
+        let output = scratch
+            .nkvault()
+            .args(["render-conf", "-o", "nats-server.conf"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            !stderr(&output).contains("port"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

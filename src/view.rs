@@ -5,7 +5,7 @@ use nkvault_vault::{Entry, Name, Permissions, PublicKey, Subject, Vault};
 use serde::Serialize;
 
 use crate::commands::print;
-use crate::failure::{note, Failure};
+use crate::failure::{note, stdout_error, Failure};
 
 /// An entry as JSON: every public field, never the ciphertext. Every key is
 /// always present, empty lists and `false` included, so a script never has to
@@ -56,10 +56,17 @@ impl<'a> From<&'a Entry> for EntryJson<'a> {
     }
 }
 
+/// Writes `value` as pretty JSON to standard output as it is serialized, so
+/// that `list --json` of a large vault never holds the whole text in memory.
 pub fn print_json(value: &impl Serialize) -> Result<(), Failure> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(|e| Failure::new(e.to_string()))?;
-    text.push(b'\n');
-    print(&text)
+    use std::io::Write;
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
 }
 
 pub fn list(vault: &Vault, json: bool) -> Result<(), Failure> {

@@ -1,9 +1,12 @@
 //! Library-level figures for vaults of N entries, without process start-up:
-//! reading and checking a vault (`open`), rendering nats-server.conf
-//! (`render`), finding one entry (`entry`), taking one seed out in recipients
-//! mode (`export`: open + identity file + one X25519 decryption), generating N
-//! keys into an empty vault in memory (`add_users`) and writing the vault back
-//! (`save`: TOML, temporary file, fsync, rename).
+//! reading and checking a whole vault (`open`), reading the header and one
+//! entry (`open_entry`, what show and export-env do), rendering
+//! nats-server.conf (`render`), finding one entry (`entry`), taking one seed
+//! out in recipients mode (`export`: open_entry + identity file + one X25519
+//! decryption; `export_full` the same after a whole `open`), generating N keys
+//! into an empty vault in memory (`add_users`), writing the vault back (`save`:
+//! TOML, temporary file, fsync, rename) and decrypting every entry (`verify`,
+//! up to 1,000 entries).
 //!
 //! Run: `cargo bench -p nkvault-vault --bench library`. Sizes come from
 //! `NKVAULT_BENCH_SIZES` (default `10,1000,10000`); `add_users` stops at 10,000
@@ -104,6 +107,9 @@ fn library(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("open", n), &n, |b, _| {
             b.iter(|| black_box(Vault::open(path).unwrap()))
         });
+        group.bench_with_input(BenchmarkId::new("open_entry", n), &n, |b, _| {
+            b.iter(|| black_box(Vault::open_entry(path, &middle).unwrap()))
+        });
         group.bench_with_input(BenchmarkId::new("render", n), &n, |b, _| {
             b.iter(|| black_box(vault.render(RenderOptions::default())))
         });
@@ -113,11 +119,24 @@ fn library(c: &mut Criterion) {
         let identities = vec![fixture.identity.clone()];
         group.bench_with_input(BenchmarkId::new("export", n), &n, |b, _| {
             b.iter(|| {
+                let vault = Vault::open_entry(path, &middle).unwrap();
+                let unlocked = vault.unlock_with_identity_files(&identities).unwrap();
+                black_box(vault.seed(&unlocked, &middle).unwrap())
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("export_full", n), &n, |b, _| {
+            b.iter(|| {
                 let vault = Vault::open(path).unwrap();
                 let unlocked = vault.unlock_with_identity_files(&identities).unwrap();
                 black_box(vault.seed(&unlocked, &middle).unwrap())
             })
         });
+        if n <= 1_000 {
+            let unlocked = vault.unlock_with_identity_files(&identities).unwrap();
+            group.bench_with_input(BenchmarkId::new("verify", n), &n, |b, _| {
+                b.iter(|| assert!(vault.verify(&unlocked).is_empty()))
+            });
+        }
         group.bench_with_input(BenchmarkId::new("save", n), &n, |b, _| {
             b.iter(|| vault.save().unwrap())
         });

@@ -5,79 +5,12 @@
 
 mod common;
 
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::time::{Duration, Instant};
-
-use common::{Scratch, BIN, PASSPHRASE};
-use rexpect::process::WaitStatus;
-use rexpect::session::{spawn_command, PtySession};
+use common::pty::{answer_hidden, finish, spawn};
+use common::{Scratch, PASSPHRASE};
+use rexpect::session::PtySession;
 
 /// The new passphrase typed in these tests; distinct from the file's.
 const TYPED: &str = "typed on the keyboard 7";
-
-/// nkvault under a new pseudo-terminal, in the scratch directory, with the
-/// echo turned back on (rexpect turns it off) as on a real terminal, so that
-/// only nkvault itself can keep what is typed from being shown.
-fn spawn(scratch: &Scratch, args: &[&str]) -> PtySession {
-    let mut command = std::process::Command::new(BIN);
-    command
-        .current_dir(scratch.dir.path())
-        .args(args)
-        .env("TERM", "dumb");
-    for var in [
-        "NKVAULT_VAULT",
-        "NKVAULT_PASSPHRASE_FILE",
-        "NKVAULT_NEW_PASSPHRASE_FILE",
-        "NKVAULT_IDENTITY",
-    ] {
-        command.env_remove(var);
-    }
-    // SAFETY: tcgetattr and tcsetattr are async-signal-safe; the termios value
-    // lives on the child's stack.
-    unsafe {
-        command.pre_exec(|| {
-            let mut termios: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut termios) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            termios.c_lflag |= libc::ECHO;
-            if libc::tcsetattr(0, libc::TCSANOW, &termios) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    spawn_command(command, Some(20_000)).expect("nkvault under a pty")
-}
-
-/// Whether the terminal echoes what is typed, read from the master side.
-fn echo_on(session: &PtySession) -> bool {
-    let handle = session.process().get_file_handle().unwrap();
-    // SAFETY: a zeroed termios is a valid value for tcgetattr to fill in.
-    let mut termios: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: the descriptor is open for the duration of the call.
-    let rc = unsafe { libc::tcgetattr(handle.as_raw_fd(), &mut termios) };
-    assert_eq!(rc, 0, "tcgetattr: {}", std::io::Error::last_os_error());
-    termios.c_lflag & libc::ECHO != 0
-}
-
-/// Waits for `prompt`, then for nkvault to turn the echo off, then types
-/// `text` and Enter.
-fn answer_hidden(session: &mut PtySession, prompt: &str, text: &str) {
-    session
-        .exp_string(prompt)
-        .unwrap_or_else(|e| panic!("no {prompt:?} prompt: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while echo_on(session) {
-        assert!(
-            Instant::now() < deadline,
-            "the echo stayed on at {prompt:?}: the secret would be shown"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    session.send_line(text).unwrap();
-}
 
 /// Waits for the confirmation question, then sends `keys` as typed.
 fn answer_question(session: &mut PtySession, question: &str, keys: &str) {
@@ -86,16 +19,6 @@ fn answer_question(session: &mut PtySession, question: &str, keys: &str) {
         .unwrap_or_else(|e| panic!("no {question:?} question: {e}"));
     session.send(keys).unwrap();
     session.flush().unwrap();
-}
-
-/// Everything printed until the end, and the exit status.
-fn finish(mut session: PtySession) -> (String, i32) {
-    let rest = session.exp_eof().expect("nkvault to finish");
-    let status = match session.process().wait().unwrap() {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("nkvault did not exit normally: {other:?}"),
-    };
-    (rest, status)
 }
 
 /// The names in `list --json`.

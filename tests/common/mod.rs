@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod nats;
+pub mod pty;
 pub mod tools;
 
 use std::os::unix::process::CommandExt;
@@ -10,6 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+
+/// The variables nkvault reads, which no test inherits from the shell.
+pub const NKVAULT_VARS: [&str; 5] = [
+    "NKVAULT_VAULT",
+    "NKVAULT_PASSPHRASE_FILE",
+    "NKVAULT_IDENTITY",
+    "NKVAULT_NEW_PASSPHRASE_FILE",
+    "NKVAULT_NATS_SERVER",
+];
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_nkvault");
@@ -52,13 +62,7 @@ impl Scratch {
     pub fn std_nkvault(&self) -> std::process::Command {
         let mut command = std::process::Command::new(BIN);
         command.current_dir(self.dir.path());
-        for var in [
-            "NKVAULT_VAULT",
-            "NKVAULT_PASSPHRASE_FILE",
-            "NKVAULT_IDENTITY",
-            "NKVAULT_NEW_PASSPHRASE_FILE",
-            "NKVAULT_NATS_SERVER",
-        ] {
+        for var in NKVAULT_VARS {
             command.env_remove(var);
         }
         detach_from_terminal(&mut command);

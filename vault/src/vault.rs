@@ -257,42 +257,19 @@ impl Vault {
         names: &[Name],
         permissions: &Permissions,
     ) -> Result<Vec<PublicKey>> {
-        let mut sorted: Vec<&Name> = names.iter().collect();
-        sorted.sort();
-        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(Error::RepeatedName(pair[0].to_string()));
-        }
-        if let Some(taken) = names.iter().find(|name| self.entry(name.as_str()).is_ok()) {
-            return Err(Error::DuplicateName(taken.to_string()));
-        }
-
+        self.check_new_names(names.iter())?;
         let recipients = self.parsed_recipients();
-        let created = now();
         // Key generation and encryption are most of the work: every core takes part.
-        let made: Vec<(PublicKey, String)> = names
+        let made = names
             .par_iter()
             .map(|name| {
                 let (public_key, seed) = generate_user();
                 let sealed =
                     crypto::seal_seed(&dyn_recipients(&recipients), name, &public_key, &seed);
-                (public_key, sealed)
+                (name.clone(), public_key, sealed)
             })
             .collect();
-        let mut public_keys = Vec::with_capacity(names.len());
-        for (name, (public_key, sealed)) in names.iter().zip(made) {
-            self.file.entries.push(Entry {
-                name: name.clone(),
-                key_type: KeyType::User,
-                public_key: public_key.clone(),
-                created: created.clone(),
-                seed: sealed,
-                permissions: permissions.clone(),
-                previous: None,
-            });
-            public_keys.push(public_key);
-        }
-        self.file.entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(public_keys)
+        Ok(self.insert_new(made, permissions))
     }
 
     /// Stores existing user seeds under new names, encrypted like generated
@@ -313,17 +290,7 @@ impl Vault {
             })?;
             checked.push((name, public_key, seed));
         }
-        let mut names: Vec<&Name> = checked.iter().map(|(name, _, _)| name).collect();
-        names.sort();
-        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(Error::RepeatedName(pair[0].to_string()));
-        }
-        if let Some((taken, _, _)) = checked
-            .iter()
-            .find(|(name, _, _)| self.entry(name.as_str()).is_ok())
-        {
-            return Err(Error::DuplicateName(taken.to_string()));
-        }
+        self.check_new_names(checked.iter().map(|(name, _, _)| name))?;
         let mut known: std::collections::HashMap<&str, String> = self
             .file
             .entries
@@ -352,27 +319,53 @@ impl Vault {
         }
 
         let recipients = self.parsed_recipients();
-        let recipients: Vec<&dyn age::Recipient> = recipients
-            .iter()
-            .map(|r| r as &dyn age::Recipient)
+        let made = checked
+            .par_iter()
+            .map(|(name, public_key, seed)| {
+                let sealed =
+                    crypto::seal_seed(&dyn_recipients(&recipients), name, public_key, seed);
+                (name.clone(), public_key.clone(), sealed)
+            })
             .collect();
+        Ok(self.insert_new(made, permissions))
+    }
+
+    /// Refuses a name given twice, or one the vault has already.
+    fn check_new_names<'a>(&self, names: impl Iterator<Item = &'a Name>) -> Result<()> {
+        let mut sorted: Vec<&Name> = names.collect();
+        sorted.sort();
+        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(Error::RepeatedName(pair[0].to_string()));
+        }
+        if let Some(taken) = sorted.iter().find(|name| self.entry(name.as_str()).is_ok()) {
+            return Err(Error::DuplicateName(taken.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Adds new entries (name, public key, sealed seed), made now, with the
+    /// same permissions; returns their public keys in the order given.
+    fn insert_new(
+        &mut self,
+        made: Vec<(Name, PublicKey, String)>,
+        permissions: &Permissions,
+    ) -> Vec<PublicKey> {
         let created = now();
-        let mut public_keys = Vec::with_capacity(checked.len());
-        for (name, public_key, seed) in checked {
-            let sealed = crypto::seal_seed(&recipients, &name, &public_key, &seed);
+        let mut public_keys = Vec::with_capacity(made.len());
+        for (name, public_key, sealed) in made {
+            public_keys.push(public_key.clone());
             self.file.entries.push(Entry {
                 name,
                 key_type: KeyType::User,
-                public_key: public_key.clone(),
+                public_key,
                 created: created.clone(),
                 seed: sealed,
                 permissions: permissions.clone(),
                 previous: None,
             });
-            public_keys.push(public_key);
         }
         self.file.entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(public_keys)
+        public_keys
     }
 
     /// Gives the entry `name` a new key. With `overlap`, the old public key

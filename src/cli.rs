@@ -242,6 +242,19 @@ pub struct PermissionArgs {
     pub allow_responses: bool,
 }
 
+impl PermissionArgs {
+    /// The permissions these options ask for, subjects checked.
+    pub fn to_permissions(&self) -> Result<nkvault_vault::Permissions, nkvault_vault::Error> {
+        nkvault_vault::Permissions::from_options(
+            &self.publish,
+            &self.subscribe,
+            &self.deny_publish,
+            &self.deny_subscribe,
+            self.allow_responses,
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Print JSON instead of a table

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use clap::CommandFactory;
 use nkvault_vault::{
-    check_output_path, Mode, Name, PendingWrite, Permissions, Protection, Replace, Unlocked, Vault,
+    check_output_path, Mode, Name, PendingWrite, Protection, Replace, Unlocked, Vault,
 };
 use zeroize::Zeroizing;
 
@@ -101,27 +101,11 @@ fn add(global: &Global, args: AddArgs) -> Result<(), Failure> {
         .iter()
         .map(|name| Name::new(name))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = &args.permissions;
-    let permissions = Permissions::from_options(
-        &options.publish,
-        &options.subscribe,
-        &options.deny_publish,
-        &options.deny_subscribe,
-        options.allow_responses,
-    )?;
+    let permissions = args.permissions.to_permissions()?;
 
     let public_keys = Vault::update(&global.vault, |vault| vault.add_users(&names, &permissions))?;
 
-    let printed = if args.json {
-        view::print_added(&names, &public_keys)
-    } else {
-        let mut out = String::with_capacity(public_keys.len() * 57);
-        for key in &public_keys {
-            out.push_str(key.as_str());
-            out.push('\n');
-        }
-        print(out.as_bytes())
-    };
+    let printed = view::print_new_keys(&names, &public_keys, args.json);
     // The keys are in the vault by now: a failure to print them must say so,
     // or a script would retry and find the names taken.
     printed.map_err(|failure| {

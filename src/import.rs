@@ -6,16 +6,11 @@ use std::io::{IsTerminal, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use nkvault_vault::{
-    read_user_seed, Error, Name, Permissions, PublicKey, Seed, SeedFileProblem, Vault,
-};
-use serde::Serialize;
+use nkvault_vault::{read_user_seed, Error, Name, Seed, SeedFileProblem, Vault};
 use zeroize::Zeroizing;
 
 use crate::cli::{Global, ImportArgs};
-use crate::commands::print;
 use crate::failure::{note, warn, Failure, EXIT_USAGE};
-use crate::view::print_json;
 
 /// The most read from one seed file or from standard input. A seed file is
 /// 60 bytes at most; anything much longer is not one, and is not read whole.
@@ -42,14 +37,7 @@ pub fn run(global: &Global, args: ImportArgs) -> Result<(), Failure> {
         failure.status = EXIT_USAGE;
         return Err(failure);
     }
-    let options = &args.permissions;
-    let permissions = Permissions::from_options(
-        &options.publish,
-        &options.subscribe,
-        &options.deny_publish,
-        &options.deny_subscribe,
-        options.allow_responses,
-    )?;
+    let permissions = args.permissions.to_permissions()?;
     // A missing or unreadable vault is reported before any seed is read.
     Vault::open(&global.vault)?;
 
@@ -90,7 +78,7 @@ pub fn run(global: &Global, args: ImportArgs) -> Result<(), Failure> {
             shown.join(", ")
         ));
     }
-    print_imported(&names, &public_keys, args.json).map_err(|failure| {
+    crate::view::print_new_keys(&names, &public_keys, args.json).map_err(|failure| {
         failure.after_saving(
             &format!(
                 "imported {} seed(s) into {}",
@@ -100,31 +88,6 @@ pub fn run(global: &Global, args: ImportArgs) -> Result<(), Failure> {
             "the keys are saved; `nkvault list` shows them",
         )
     })
-}
-
-fn print_imported(names: &[Name], keys: &[PublicKey], json: bool) -> Result<(), Failure> {
-    if json {
-        #[derive(Serialize)]
-        struct Imported<'a> {
-            name: &'a str,
-            public_key: &'a str,
-        }
-        let list: Vec<Imported> = names
-            .iter()
-            .zip(keys)
-            .map(|(name, key)| Imported {
-                name: name.as_str(),
-                public_key: key.as_str(),
-            })
-            .collect();
-        return print_json(&list);
-    }
-    let mut out = String::new();
-    for key in keys {
-        out.push_str(key.as_str());
-        out.push('\n');
-    }
-    print(out.as_bytes())
 }
 
 /// Reads at most [`MAX_SEED_FILE`] + 1 bytes into a buffer wiped on drop.

@@ -141,21 +141,35 @@ pub fn show(vault: &Vault, name: &str, json: bool) -> Result<(), Failure> {
     print(out.as_bytes())
 }
 
-pub fn print_added(names: &[Name], public_keys: &[PublicKey]) -> Result<(), Failure> {
+/// The keys `add` or `import` stored: one public key a line, or with `json`
+/// `[{"name", "public_key"}]`.
+pub fn print_new_keys(
+    names: &[Name],
+    public_keys: &[PublicKey],
+    json: bool,
+) -> Result<(), Failure> {
+    if !json {
+        let mut out = String::with_capacity(public_keys.len() * 57);
+        for key in public_keys {
+            out.push_str(key.as_str());
+            out.push('\n');
+        }
+        return print(out.as_bytes());
+    }
     #[derive(Serialize)]
-    struct Added<'a> {
+    struct NewKey<'a> {
         name: &'a str,
         public_key: &'a str,
     }
-    let added: Vec<Added> = names
+    let list: Vec<NewKey> = names
         .iter()
         .zip(public_keys)
-        .map(|(name, key)| Added {
+        .map(|(name, key)| NewKey {
             name: name.as_str(),
             public_key: key.as_str(),
         })
         .collect();
-    print_json(&added)
+    print_json(&list)
 }
 
 fn subjects(list: &[Subject]) -> String {

@@ -11,8 +11,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::tools::{age, age_keygen, nk};
-use common::{fixtures, stderr, stdout, Scratch};
+use common::tools::{age, nk};
+use common::{fixtures, keygen, stderr, stdout, Scratch};
 use nkvault_vault::{public_key_of_user_seed, SeedProblem};
 
 /// Runs a reference tool in `dir`; it must succeed. Returns its stdout.
@@ -85,14 +85,6 @@ fn seed_ciphertext(vault: &str, name: &str) -> String {
         "not a plain armored age file: {armored}"
     );
     armored
-}
-
-/// An age identity made by `age-keygen -o FILE`; returns its recipient.
-fn keygen(scratch: &Scratch, file: &str) -> String {
-    run_ok(&age_keygen(), scratch.dir.path(), &["-o", file]);
-    run_ok(&age_keygen(), scratch.dir.path(), &["-y", file])
-        .trim()
-        .to_owned()
 }
 
 /// `nkvault -i IDENTITY export-env NAME`, the seed alone.

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
-use common::tools::{age, age_keygen};
-use common::{fixtures, stderr, stdout, write_private, Scratch, PASSPHRASE};
+use common::tools::age;
+use common::{fixtures, keygen, stderr, stdout, write_private, Scratch, PASSPHRASE};
 use nkvault_vault::public_key_of_user_seed;
 use serde_json::Value;
 
@@ -162,29 +162,6 @@ fn swap_seeds(text: &str, i: usize, j: usize) -> String {
         &text[a.0..a.1],
         &text[b.1..]
     )
-}
-
-/// An age identity made by the stock `age-keygen -o FILE`; its recipient.
-fn keygen(scratch: &Scratch, file: &str) -> String {
-    let made = std::process::Command::new(age_keygen())
-        .current_dir(scratch.dir.path())
-        .args(["-o", file])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "age-keygen: {}", stderr(&made));
-    let public = std::process::Command::new(age_keygen())
-        .current_dir(scratch.dir.path())
-        .args(["-y", file])
-        .output()
-        .unwrap();
-    assert!(
-        public.status.success(),
-        "age-keygen -y: {}",
-        stderr(&public)
-    );
-    let recipient = stdout(&public).trim().to_owned();
-    assert!(recipient.starts_with("age1"), "{recipient}");
-    recipient
 }
 
 /// `nkvault -i IDENTITY export-env NAME`: the seed alone.

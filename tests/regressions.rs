@@ -15,8 +15,8 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::tools::{age_keygen, nats_servers};
-use common::{stderr, stdout, write_private, Scratch};
+use common::tools::nats_servers;
+use common::{keygen, stderr, stdout, write_private, Scratch};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------
@@ -95,29 +95,6 @@ fn listed(scratch: &Scratch) -> Vec<(String, String)> {
 /// The names `list --json` shows, in order.
 fn listed_names(scratch: &Scratch) -> Vec<String> {
     listed(scratch).into_iter().map(|(name, _)| name).collect()
-}
-
-/// An age identity made by the stock `age-keygen -o FILE`; its recipient.
-fn keygen(scratch: &Scratch, file: &str) -> String {
-    let made = std::process::Command::new(age_keygen())
-        .current_dir(scratch.dir.path())
-        .args(["-o", file])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "age-keygen: {}", stderr(&made));
-    let public = std::process::Command::new(age_keygen())
-        .current_dir(scratch.dir.path())
-        .args(["-y", file])
-        .output()
-        .unwrap();
-    assert!(
-        public.status.success(),
-        "age-keygen -y: {}",
-        stderr(&public)
-    );
-    let recipient = stdout(&public).trim().to_owned();
-    assert!(recipient.starts_with("age1"), "{recipient}");
-    recipient
 }
 
 /// The AGE-SECRET-KEY-1… line of an identity file made by [`keygen`].

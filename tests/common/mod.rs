@@ -177,6 +177,28 @@ pub fn detach_from_terminal(command: &mut std::process::Command) {
     }
 }
 
+/// An age identity made by the stock `age-keygen -o FILE` in the scratch
+/// directory; returns its recipient (`age1…`).
+pub fn keygen(scratch: &Scratch, file: &str) -> String {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(tools::age_keygen())
+            .current_dir(scratch.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "age-keygen {args:?}: {}",
+            stderr(&output)
+        );
+        stdout(&output)
+    };
+    run(&["-o", file]);
+    let recipient = run(&["-y", file]).trim().to_owned();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    recipient
+}
+
 /// Test data made with the reference tools, copied from shared/fixtures.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
